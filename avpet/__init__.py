@@ -1,0 +1,22 @@
+"""avpet: parameter-efficient audio-visual Transformers, their peers, weights and recipe."""
+
+from . import models as _models  # noqa: F401  (registers every model family)
+from .config import InputSpec, PretrainedCfg
+from .errors import AvpetError, CheckpointError, ConfigError, HubError, MediaError
+from .registry import create_model, get_pretrained_cfg, list_models
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AvpetError",
+    "CheckpointError",
+    "ConfigError",
+    "HubError",
+    "InputSpec",
+    "MediaError",
+    "PretrainedCfg",
+    "create_model",
+    "get_pretrained_cfg",
+    "list_models",
+    "__version__",
+]

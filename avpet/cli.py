@@ -1,0 +1,75 @@
+"""The ``avpet`` command line: ``info``, ``extract``, ``eval``, ``convert-official``.
+
+Each subcommand lives in the module that does its work; that module exposes
+``add_arguments(parser)`` and ``run(args) -> int``. This file only wires them together.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+
+from .errors import AvpetError
+
+# name -> (module, one-line help); modules listed here must exist.
+_COMMANDS: dict[str, tuple[str, str]] = {
+    "info": ("avpet.cli", "show a model's input spec, pretrained tags and parameter counts"),
+}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Arguments of ``avpet info``."""
+    parser.add_argument("name", help="model name, optionally with a pretrained tag (NAME.TAG)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+def run(args: argparse.Namespace) -> int:
+    """``avpet info NAME``: parameter counts per part, input spec and pretrained configuration."""
+    from .config import to_dict
+    from .registry import create_model, list_models, split_model_name
+
+    model = create_model(args.name)
+    info = {
+        "name": args.name,
+        "params": model.parameter_counts(),
+        "pretrained_cfg": to_dict(model.pretrained_cfg),
+        "pretrained_tags": list_models(split_model_name(args.name)[0] + ".*", pretrained=True),
+    }
+    if args.json:
+        print(json.dumps(info, indent=2))
+    else:
+        for part, count in info["params"].items():
+            print(f"{part:>12}: {count:,}")
+        print(f"input: {info['pretrained_cfg']['input']}")
+        print(f"pretrained tags: {', '.join(info['pretrained_tags']) or 'none'}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="avpet", description="Audio-visual Transformers: inspect, extract, evaluate, convert."
+    )
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, (module_name, help_text) in _COMMANDS.items():
+        module = sys.modules[__name__] if module_name == __name__ else importlib.import_module(
+            module_name
+        )
+        sub = subparsers.add_parser(name, help=help_text, description=help_text)
+        module.add_arguments(sub)
+        sub.set_defaults(run=module.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except AvpetError as error:
+        print(f"avpet {args.command}: error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

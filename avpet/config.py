@@ -1,0 +1,142 @@
+"""Typed, frozen configuration shared by models, data and the hub.
+
+`InputSpec` says what one model consumes (it travels with pretrained weights, as in timm's
+``pretrained_cfg``); `PretrainedCfg` says where those weights live and under what licence.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import ConfigError
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """What a model consumes per sequence: ``num_clips`` aligned audio/visual segments.
+
+    Visual input per sequence is ``[T, 3, frames, size, size]`` (RGB in [0, 1], then normalised
+    with ``mean``/``std``); audio input is ``[T, 1, n_mels, mel_frames]`` log-mel spectrograms.
+    One clip spans ``frames / fps`` seconds of video and the same time span of audio.
+    """
+
+    num_clips: int = 4
+    frames: int = 32
+    fps: float = 15.0
+    size: int = 112
+    test_size: int = 128
+    mean: tuple[float, float, float] = (0.45, 0.45, 0.45)
+    std: tuple[float, float, float] = (0.225, 0.225, 0.225)
+    sample_rate: int = 44100
+    n_mels: int = 80
+    mel_frames: int = 128
+    log_offset: float = 1e-6
+
+    def __post_init__(self):
+        if not 1 <= self.num_clips <= 21:
+            raise ConfigError(f"num_clips must be in 1..21 (22 position slots), got {self.num_clips}")
+        for name in ("frames", "size", "test_size", "sample_rate", "n_mels", "mel_frames"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"InputSpec.{name} must be positive, got {getattr(self, name)}")
+        if self.fps <= 0:
+            raise ConfigError(f"InputSpec.fps must be positive, got {self.fps}")
+
+    @property
+    def clip_seconds(self) -> float:
+        """Duration of one clip (audio and video alike)."""
+        return self.frames / self.fps
+
+    @property
+    def clip_samples(self) -> int:
+        """Audio samples in one clip at ``sample_rate``."""
+        return int(round(self.clip_seconds * self.sample_rate))
+
+    @property
+    def n_fft(self) -> int:
+        """FFT size of the AVBERT front end: ``2 * (samples // mel_frames + 1)``, hop ``n_fft // 2``."""
+        return 2 * (self.clip_samples // self.mel_frames + 1)
+
+    @property
+    def visual_shape(self) -> tuple[int, ...]:
+        """Per-sequence visual tensor shape ``[T, C, F, H, W]`` at training size."""
+        return (self.num_clips, 3, self.frames, self.size, self.size)
+
+    @property
+    def audio_shape(self) -> tuple[int, ...]:
+        """Per-sequence audio tensor shape ``[T, 1, n_mels, mel_frames]``."""
+        return (self.num_clips, 1, self.n_mels, self.mel_frames)
+
+
+@dataclass(frozen=True)
+class PretrainedCfg:
+    """Where a model's weights come from, what input they expect, and their licence."""
+
+    input: InputSpec = field(default_factory=InputSpec)
+    hf_hub_id: str | None = None
+    hf_hub_revision: str | None = None
+    file: str | None = None
+    license: str | None = None
+    tag: str = ""
+    description: str = ""
+
+    @property
+    def has_weights(self) -> bool:
+        return bool(self.hf_hub_id or self.file)
+
+
+def to_dict(cfg: Any) -> dict:
+    """A config dataclass as plain JSON-ready data (tuples become lists)."""
+    return dataclasses.asdict(cfg)
+
+
+def from_dict(cls: type, data: dict) -> Any:
+    """Rebuild a (possibly nested) config dataclass from :func:`to_dict` output."""
+    hints = typing.get_type_hints(cls)
+    kwargs = {}
+    for key, value in data.items():
+        if key not in hints:
+            raise ConfigError(f"{cls.__name__} has no field {key!r}")
+        if dataclasses.is_dataclass(hints[key]) and isinstance(value, dict):
+            value = from_dict(hints[key], value)
+        elif isinstance(value, list):
+            value = tuple(value)
+        kwargs[key] = value
+    return cls(**kwargs)
+
+
+def replace_nested(cfg: Any, **overrides: Any) -> Any:
+    """``dataclasses.replace`` that also reaches fields of nested config dataclasses.
+
+    A key is applied to ``cfg`` if it is one of its fields, else to every nested dataclass that has
+    it; a key that matches nothing raises :class:`ConfigError`.
+    """
+    own = {k: v for k, v in overrides.items() if k in {f.name for f in dataclasses.fields(cfg)}}
+    rest = {k: v for k, v in overrides.items() if k not in own}
+    changes = dict(own)
+    claimed: set[str] = set()
+    for f in dataclasses.fields(cfg):
+        value = getattr(cfg, f.name)
+        if f.name in own or not dataclasses.is_dataclass(value):
+            continue
+        names = {g.name for g in _all_field_names(value)}
+        mine = {k: v for k, v in rest.items() if k in names}
+        if mine:
+            changes[f.name] = replace_nested(value, **mine)
+            claimed |= mine.keys()
+    unknown = set(rest) - claimed
+    if unknown:
+        raise ConfigError(f"unknown override(s) for {type(cfg).__name__}: {sorted(unknown)}")
+    return dataclasses.replace(cfg, **changes)
+
+
+def _all_field_names(cfg: Any) -> list[dataclasses.Field]:
+    """Fields of ``cfg`` and of every dataclass nested in it."""
+    out = list(dataclasses.fields(cfg))
+    for f in dataclasses.fields(cfg):
+        value = getattr(cfg, f.name)
+        if dataclasses.is_dataclass(value):
+            out += _all_field_names(value)
+    return out

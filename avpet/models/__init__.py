@@ -1,0 +1,3 @@
+"""Model families; importing this package registers them all."""
+
+from . import avbert  # noqa: F401

@@ -1,0 +1,90 @@
+"""2D ResNet over log-mel spectrograms (the audio CNN of AVBERT).
+
+Separable stem (9×1 over frequency, then 1×9 over time), then four bottleneck stages, each
+downsampling by 2; the 3×3 convolution of the early stages is factorised into 3×1 and 1×3.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from torch import Tensor, nn
+
+from ..errors import ConfigError
+from .resnet3d import conv_bn
+
+
+@dataclass(frozen=True)
+class AudioResNetCfg:
+    """Sizes of the audio ResNet; the defaults are the released AVBERT audio CNN."""
+
+    layers: tuple[int, ...] = (3, 4, 6, 3)
+    width: int = 32
+    separable: tuple[bool, ...] = (True, True, False, False)
+    stem_kernel: int = 9
+    expansion: int = 4
+
+    def __post_init__(self):
+        if len(self.layers) != len(self.separable):
+            raise ConfigError("AudioResNetCfg: layers and separable differ in length")
+
+    @property
+    def num_features(self) -> int:
+        return self.width * 2 ** (len(self.layers) - 1) * self.expansion
+
+
+class Bottleneck2d(nn.Module):
+    """1×1 → 3×3 (or 3×1 + 1×3) with stride → 1×1 bottleneck, projection shortcut if needed."""
+
+    def __init__(self, cin: int, width: int, cout: int, stride: int, separable: bool):
+        super().__init__()
+        self.conv_a = conv_bn(nn.Conv2d, cin, width, 1)
+        if separable:
+            self.conv_b = nn.Sequential(
+                conv_bn(nn.Conv2d, width, width, (3, 1), stride=(stride, 1)),
+                conv_bn(nn.Conv2d, width, width, (1, 3), stride=(1, stride)),
+            )
+        else:
+            self.conv_b = conv_bn(nn.Conv2d, width, width, 3, stride=stride)
+        self.conv_c = conv_bn(nn.Conv2d, width, cout, 1, relu=False)
+        self.shortcut = (
+            conv_bn(nn.Conv2d, cin, cout, 1, stride=stride, relu=False)
+            if cin != cout or stride != 1
+            else nn.Identity()
+        )
+        self.relu = nn.ReLU(inplace=True)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.relu(self.shortcut(x) + self.conv_c(self.conv_b(self.conv_a(x))))
+
+
+class AudioResNet(nn.Module):
+    """Log-mel ``[N, 1, n_mels, frames]`` → globally pooled features ``[N, num_features]``."""
+
+    def __init__(self, cfg: AudioResNetCfg):
+        super().__init__()
+        self.cfg = cfg
+        k = cfg.stem_kernel
+        self.stem = nn.Sequential(
+            conv_bn(nn.Conv2d, 1, cfg.width, (k, 1)),
+            conv_bn(nn.Conv2d, cfg.width, cfg.width, (1, k)),
+        )
+        stages, cin = [], cfg.width
+        for i, (depth, separable) in enumerate(zip(cfg.layers, cfg.separable, strict=True)):
+            width = cfg.width * 2**i
+            cout = width * cfg.expansion
+            blocks = [
+                Bottleneck2d(cin if b == 0 else cout, width, cout, 2 if b == 0 else 1, separable)
+                for b in range(depth)
+            ]
+            stages.append(nn.Sequential(*blocks))
+            cin = cout
+        self.stages = nn.Sequential(*stages)
+        self.num_features = cfg.num_features
+
+    def forward_map(self, x: Tensor) -> Tensor:
+        """``[N, 1, F, T]`` → last feature map ``[N, C, F', T']``."""
+        return self.stages(self.stem(x))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.forward_map(x).mean(dim=(2, 3))

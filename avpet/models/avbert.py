@@ -1,0 +1,287 @@
+"""AVBERT (Lee et al., ICLR 2021): CNNs per modality, then parameter-shared Transformers.
+
+Per clip a visual 3D ResNet and an audio 2D ResNet give one feature each; projected to width D,
+a learned BOS token is prepended per modality and the sequences go through
+
+* ``mid`` fusion (the paper's): a visual and an audio Transformer, then a multimodal Transformer
+  over their concatenated outputs ``[BOS_v, v1..vT, BOS_a, a1..aT]``;
+* ``early`` fusion: only the multimodal Transformer, over the concatenated embeddings;
+* ``late`` fusion: only the two unimodal Transformers.
+
+Registered as ``avpet[_small]_{early,mid,late}_{none,layer,all,lowrank}``.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+
+import torch
+from einops import rearrange
+from torch import Tensor, nn
+from torch.nn.utils import parametrize
+
+from ..config import InputSpec, PretrainedCfg, replace_nested
+from ..errors import ConfigError
+from ..layers import Projection, SequenceEmbedding
+from ..registry import register_model
+from .audio_resnet import AudioResNet, AudioResNetCfg
+from .resnet3d import ResNet3d, ResNet3dCfg
+from .transformers import SHARING_SCHEMES, StreamTransformers, TransformerCfg
+
+FUSION_STREAMS: dict[str, tuple[str, ...]] = {
+    "early": ("multimodal",),
+    "mid": ("visual", "audio", "multimodal"),
+    "late": ("visual", "audio"),
+}
+MODALITIES = ("visual", "audio")
+
+
+@dataclass(frozen=True)
+class AVBertCfg:
+    """Architecture of an AVBERT model; every field can be overridden in ``create_model``."""
+
+    visual: ResNet3dCfg = field(default_factory=ResNet3dCfg)
+    audio: AudioResNetCfg = field(default_factory=AudioResNetCfg)
+    transformer: TransformerCfg = field(default_factory=TransformerCfg)
+    fusion: str = "mid"
+    num_classes: int = 0
+    head_dropout: float = 0.0
+
+    def __post_init__(self):
+        if self.fusion not in FUSION_STREAMS:
+            raise ConfigError(f"fusion must be one of {list(FUSION_STREAMS)}, got {self.fusion!r}")
+        if self.num_classes < 0:
+            raise ConfigError(f"num_classes must be >= 0, got {self.num_classes}")
+
+    @property
+    def streams(self) -> tuple[str, ...]:
+        return FUSION_STREAMS[self.fusion]
+
+
+class ClassifierHeads(nn.Module):
+    """The downstream heads: visual clip and audio heads on their BOS summaries, and a
+    multimodal head on the pair ``[BOS_v ; BOS_a]``."""
+
+    def __init__(self, dim: int, num_classes: int, dropout: float, eps: float):
+        super().__init__()
+        self.drop = nn.Dropout(dropout)
+        self.visual = nn.Linear(dim, num_classes)
+        self.audio = nn.Linear(dim, num_classes)
+        self.multimodal = nn.Sequential(
+            nn.Linear(2 * dim, dim), nn.GELU(), nn.LayerNorm(dim, eps=eps), nn.Linear(dim, num_classes)
+        )
+
+    def forward(self, pooled: Tensor, kind: str) -> Tensor:
+        """``pooled`` [B, D] (or [B, 2D] for ``kind="multimodal"``) → logits [B, num_classes]."""
+        return getattr(self, kind)(self.drop(pooled))
+
+
+class AVBert(nn.Module):
+    """Audio-visual Transformer over ``T`` clips per sequence.
+
+    Inputs: ``visual`` [B, T, 3, F, H, W] normalised RGB clips and ``audio`` [B, T, 1, M, L]
+    log-mel spectrograms; either may be ``None`` to run one modality alone.
+    """
+
+    def __init__(self, cfg: AVBertCfg, pretrained_cfg: PretrainedCfg | None = None, name: str = ""):
+        super().__init__()
+        self.cfg = cfg
+        self.pretrained_cfg = pretrained_cfg or PretrainedCfg()
+        self.model_name = name
+        tcfg = cfg.transformer
+        dim = self.num_features = tcfg.dim
+        self.visual_cnn = ResNet3d(cfg.visual)
+        self.audio_cnn = AudioResNet(cfg.audio)
+        self.visual_proj = Projection(self.visual_cnn.num_features, dim, tcfg.eps)
+        self.audio_proj = Projection(self.audio_cnn.num_features, dim, tcfg.eps)
+        self.bos = nn.Parameter(torch.empty(2, dim))
+        embed = dict(max_positions=tcfg.max_positions, eps=tcfg.eps, dropout=tcfg.dropout)
+        streams = cfg.streams
+        self.visual_embed = SequenceEmbedding(dim, **embed) if "visual" in streams else None
+        self.audio_embed = SequenceEmbedding(dim, **embed) if "audio" in streams else None
+        self.multimodal_embed = (
+            SequenceEmbedding(dim, num_types=2, **embed) if "multimodal" in streams else None
+        )
+        self.transformers = StreamTransformers(tcfg, streams)
+        self.head = (
+            ClassifierHeads(dim, cfg.num_classes, cfg.head_dropout, tcfg.eps)
+            if cfg.num_classes
+            else None
+        )
+        self._init_weights()
+
+    def _init_weights(self) -> None:
+        """BERT-style init for embeddings and dense linears (std 0.02); CNNs keep PyTorch's."""
+        nn.init.normal_(self.bos, std=0.02)
+        for module in itertools.chain(self.transformers.modules(), self.embeddings()):
+            if isinstance(module, nn.Linear | nn.Embedding):
+                nn.init.normal_(module.weight, std=0.02)
+                if isinstance(module, nn.Linear):
+                    nn.init.zeros_(module.bias)
+
+    def embeddings(self) -> list[nn.Module]:
+        return [m for m in (self.visual_embed, self.audio_embed, self.multimodal_embed) if m]
+
+    # ---- stages -------------------------------------------------------------------------
+
+    def embed(self, visual: Tensor | None = None, audio: Tensor | None = None) -> dict[str, Tensor]:
+        """CNN features ``{m}_cnn`` [B, T, C_m] and projected tokens ``{m}_tokens`` [B, T, D]."""
+        out = {}
+        for name, x, cnn, proj in (
+            ("visual", visual, self.visual_cnn, self.visual_proj),
+            ("audio", audio, self.audio_cnn, self.audio_proj),
+        ):
+            if x is None:
+                continue
+            b = x.shape[0]
+            feats = rearrange(cnn(rearrange(x, "b t ... -> (b t) ...")), "(b t) c -> b t c", b=b)
+            out[f"{name}_cnn"] = feats
+            out[f"{name}_tokens"] = proj(feats)
+        if not out:
+            raise ConfigError("AVBert needs visual and/or audio input")
+        return out
+
+    def encode(
+        self, visual_tokens: Tensor | None = None, audio_tokens: Tensor | None = None
+    ) -> dict[str, Tensor]:
+        """Transformer outputs from tokens [B, T, D]: ``visual``/``audio`` [B, T+1, D],
+        ``multimodal`` [B, 2T+2, D] and the BOS summaries ``visual_bos``/``audio_bos`` [B, D]."""
+        streams = self.cfg.streams
+        tokens = {"visual": visual_tokens, "audio": audio_tokens}
+        present = [m for m in MODALITIES if tokens[m] is not None]
+        if not present:
+            raise ConfigError("AVBert needs visual and/or audio tokens")
+        with parametrize.cached():
+            seqs = {m: self._with_bos(tokens[m], MODALITIES.index(m)) for m in present}
+            out: dict[str, Tensor] = {}
+            for m in present:
+                if m in streams:
+                    embed = getattr(self, f"{m}_embed")
+                    seqs[m] = out[m] = self.transformers(embed(seqs[m], self._positions(seqs[m])), m)
+            if "multimodal" in streams:
+                joint = torch.cat([seqs[m] for m in present], dim=1)
+                positions = torch.cat([self._positions(seqs[m]) for m in present])
+                types = torch.cat(
+                    [torch.full_like(self._positions(seqs[m]), MODALITIES.index(m)) for m in present]
+                )
+                out["multimodal"] = self.transformers(
+                    self.multimodal_embed(joint, positions, types), "multimodal"
+                )
+                starts = itertools.accumulate([0] + [seqs[m].shape[1] for m in present])
+                for m, start in zip(present, starts, strict=False):
+                    out[f"{m}_bos"] = out["multimodal"][:, start]
+            else:
+                for m in present:
+                    out[f"{m}_bos"] = out[m][:, 0]
+        return out
+
+    def _with_bos(self, tokens: Tensor, modality: int) -> Tensor:
+        """Prepend modality ``modality``'s BOS: [B, T, D] → [B, T+1, D]."""
+        bos = self.bos[modality].expand(tokens.shape[0], 1, -1)
+        return torch.cat([bos, tokens], dim=1)
+
+    def _positions(self, seq: Tensor) -> Tensor:
+        if seq.shape[1] > self.cfg.transformer.max_positions:
+            raise ConfigError(
+                f"{seq.shape[1] - 1} clips exceed the {self.cfg.transformer.max_positions - 1} "
+                "position slots of this model"
+            )
+        return torch.arange(seq.shape[1], device=seq.device)
+
+    # ---- timm-style API ---------------------------------------------------------------------
+
+    def forward_features(
+        self, visual: Tensor | None = None, audio: Tensor | None = None
+    ) -> dict[str, Tensor]:
+        """Every level: CNN features, tokens, unimodal, multimodal outputs, BOS summaries."""
+        feats = self.embed(visual, audio)
+        feats.update(self.encode(feats.get("visual_tokens"), feats.get("audio_tokens")))
+        return feats
+
+    def forward_head(self, features: dict[str, Tensor], pre_logits: bool = False) -> Tensor:
+        """Pooled summary (``[BOS_v ; BOS_a]`` [B, 2D] with both modalities, else one BOS [B, D])
+        or, with a head and ``pre_logits=False``, the logits of the matching head."""
+        present = [m for m in MODALITIES if f"{m}_bos" in features]
+        pooled = torch.cat([features[f"{m}_bos"] for m in present], dim=-1)
+        if pre_logits or self.head is None:
+            return pooled
+        return self.head(pooled, "multimodal" if len(present) == 2 else present[0])
+
+    def forward(self, visual: Tensor | None = None, audio: Tensor | None = None) -> Tensor:
+        return self.forward_head(self.forward_features(visual, audio))
+
+    def get_classifier(self) -> nn.Module | None:
+        return self.head
+
+    def reset_classifier(self, num_classes: int) -> None:
+        """Replace the heads by fresh ones for ``num_classes`` classes (0 removes them)."""
+        self.cfg = replace_nested(self.cfg, num_classes=num_classes)
+        tcfg = self.cfg.transformer
+        self.head = (
+            ClassifierHeads(tcfg.dim, num_classes, self.cfg.head_dropout, tcfg.eps).to(self.bos)
+            if num_classes
+            else None
+        )
+
+    def parameter_counts(self) -> dict[str, int]:
+        """Parameters per part, as ``avpet info`` reports them (shared tensors counted once)."""
+
+        def count(*modules: nn.Module | None) -> int:
+            params = {id(p): p for m in modules if m is not None for p in m.parameters()}
+            return sum(p.numel() for p in params.values())
+
+        counts = {
+            "total": count(self),
+            "visual_cnn": count(self.visual_cnn),
+            "audio_cnn": count(self.audio_cnn),
+            "visual_proj": count(self.visual_proj),
+            "audio_proj": count(self.audio_proj),
+            "transformer": self.bos.numel() + count(self.transformers, *self.embeddings()),
+        }
+        if self.head is not None:
+            counts["head"] = count(self.head)
+        return counts
+
+
+# ---- registry -------------------------------------------------------------------------------
+
+LICENSE = "apache-2.0"
+
+SIZES: dict[str, tuple[AVBertCfg, InputSpec]] = {
+    "": (AVBertCfg(), InputSpec()),
+    "small": (
+        AVBertCfg(
+            visual=ResNet3dCfg(
+                layers=(1, 1, 1, 1), width=24, stem_kernel=(3, 7, 7), stem_stride=(1, 2, 2)
+            ),
+            audio=AudioResNetCfg(layers=(1, 1, 1, 1), width=24),
+            transformer=TransformerCfg(dim=256, depth=2, heads=4, mlp_dim=1024, rank=64),
+        ),
+        InputSpec(
+            num_clips=4, frames=8, fps=12.5, size=64, test_size=64, sample_rate=16000,
+            n_mels=64, mel_frames=96,
+        ),
+    ),
+}
+
+
+def _builder(name: str, base: AVBertCfg):
+    def build(pretrained_cfg: PretrainedCfg, **overrides) -> AVBert:
+        return AVBert(replace_nested(base, **overrides), pretrained_cfg, name)
+
+    build.__name__ = name
+    build.__doc__ = f"Build ``{name}``."
+    return build
+
+
+def _register_all() -> None:
+    for (size, (base, spec)), fusion, sharing in itertools.product(
+        SIZES.items(), FUSION_STREAMS, SHARING_SCHEMES
+    ):
+        name = "_".join(p for p in ("avpet", size, fusion, sharing) if p)
+        cfg = replace_nested(base, fusion=fusion, **SHARING_SCHEMES[sharing])
+        register_model(name, _builder(name, cfg), PretrainedCfg(input=spec, license=LICENSE))
+
+
+_register_all()

@@ -1,0 +1,101 @@
+"""Single-pathway 3D ResNet (the visual CNN of AVBERT, a SlowOnly-style ResNet-50).
+
+Stem ``Conv3d`` 5×7×7 stride (2, 2, 2) → BN → ReLU → max-pool 1×3×3 stride (1, 2, 2), then four
+bottleneck stages whose first 1×1 convolution is temporal (kernel t×1×1) in the later stages.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from torch import Tensor, nn
+
+from ..errors import ConfigError
+
+
+@dataclass(frozen=True)
+class ResNet3dCfg:
+    """Sizes of a bottleneck 3D ResNet; the defaults are the released AVBERT visual CNN."""
+
+    layers: tuple[int, ...] = (3, 4, 6, 3)
+    width: int = 64
+    stem_kernel: tuple[int, int, int] = (5, 7, 7)
+    stem_stride: tuple[int, int, int] = (2, 2, 2)
+    temporal_kernels: tuple[int, ...] = (1, 1, 3, 3)
+    spatial_strides: tuple[int, ...] = (1, 2, 2, 2)
+    expansion: int = 4
+    in_chans: int = 3
+
+    def __post_init__(self):
+        if not len(self.layers) == len(self.temporal_kernels) == len(self.spatial_strides):
+            raise ConfigError("ResNet3dCfg: layers, temporal_kernels, spatial_strides differ in length")
+
+    @property
+    def num_features(self) -> int:
+        return self.width * 2 ** (len(self.layers) - 1) * self.expansion
+
+
+def conv_bn(
+    conv: type[nn.Module], cin: int, cout: int, kernel, stride=1, relu: bool = True
+) -> nn.Sequential:
+    """Bias-free convolution, batch norm and optionally ReLU; padding keeps 'same' size."""
+    kernel = (kernel,) * (2 if conv is nn.Conv2d else 3) if isinstance(kernel, int) else kernel
+    norm = nn.BatchNorm2d if conv is nn.Conv2d else nn.BatchNorm3d
+    layers = [
+        conv(cin, cout, kernel, stride=stride, padding=tuple(k // 2 for k in kernel), bias=False),
+        norm(cout),
+    ]
+    return nn.Sequential(*layers, nn.ReLU(inplace=True)) if relu else nn.Sequential(*layers)
+
+
+class Bottleneck3d(nn.Module):
+    """t×1×1 → 1×3×3 (spatial stride) → 1×1×1 bottleneck with a projection shortcut if needed."""
+
+    def __init__(self, cin: int, width: int, cout: int, temporal_kernel: int, stride: int):
+        super().__init__()
+        self.conv_a = conv_bn(nn.Conv3d, cin, width, (temporal_kernel, 1, 1))
+        self.conv_b = conv_bn(nn.Conv3d, width, width, (1, 3, 3), stride=(1, stride, stride))
+        self.conv_c = conv_bn(nn.Conv3d, width, cout, 1, relu=False)
+        self.shortcut = (
+            conv_bn(nn.Conv3d, cin, cout, 1, stride=(1, stride, stride), relu=False)
+            if cin != cout or stride != 1
+            else nn.Identity()
+        )
+        self.relu = nn.ReLU(inplace=True)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.relu(self.shortcut(x) + self.conv_c(self.conv_b(self.conv_a(x))))
+
+
+class ResNet3d(nn.Module):
+    """Clips ``[N, 3, F, H, W]`` → globally pooled features ``[N, num_features]``."""
+
+    def __init__(self, cfg: ResNet3dCfg):
+        super().__init__()
+        self.cfg = cfg
+        self.stem = nn.Sequential(
+            conv_bn(nn.Conv3d, cfg.in_chans, cfg.width, cfg.stem_kernel, stride=cfg.stem_stride),
+            nn.MaxPool3d((1, 3, 3), stride=(1, 2, 2), padding=(0, 1, 1)),
+        )
+        stages, cin = [], cfg.width
+        for i, (depth, tk, stride) in enumerate(
+            zip(cfg.layers, cfg.temporal_kernels, cfg.spatial_strides, strict=True)
+        ):
+            width = cfg.width * 2**i
+            cout = width * cfg.expansion
+            blocks = [
+                Bottleneck3d(cin if b == 0 else cout, width, cout, tk, stride if b == 0 else 1)
+                for b in range(depth)
+            ]
+            stages.append(nn.Sequential(*blocks))
+            cin = cout
+        self.stages = nn.Sequential(*stages)
+        self.num_features = cfg.num_features
+
+    def forward_map(self, x: Tensor) -> Tensor:
+        """``[N, 3, F, H, W]`` → last feature map ``[N, C, F', H', W']``."""
+        return self.stages(self.stem(x))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.forward_map(x).mean(dim=(2, 3, 4))
+

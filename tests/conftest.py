@@ -1,0 +1,23 @@
+"""Shared fixtures: where the real data lives (``AVPET_DATA`` or ``../shared/data``)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def _data_root() -> Path:
+    return Path(os.environ.get("AVPET_DATA", REPO_ROOT.parent / "shared" / "data"))
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    """Root of the real data (GRID s1, FSDD, awkward media); skips with a message if absent."""
+    root = _data_root()
+    if not (root / "grid_s1").is_dir():
+        pytest.skip(f"real data not found at {root}: set AVPET_DATA to the shared data folder")
+    return root

@@ -53,8 +53,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, (module_name, help_text) in _COMMANDS.items():
-        module = sys.modules[__name__] if module_name == __name__ else importlib.import_module(
-            module_name
+        module = (
+            sys.modules[__name__]
+            if module_name == __name__
+            else importlib.import_module(module_name)
         )
         sub = subparsers.add_parser(name, help=help_text, description=help_text)
         module.add_arguments(sub)

@@ -37,7 +37,9 @@ class InputSpec:
 
     def __post_init__(self):
         if not 1 <= self.num_clips <= 21:
-            raise ConfigError(f"num_clips must be in 1..21 (22 position slots), got {self.num_clips}")
+            raise ConfigError(
+                f"num_clips must be in 1..21 (22 position slots), got {self.num_clips}"
+            )
         for name in ("frames", "size", "test_size", "sample_rate", "n_mels", "mel_frames"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"InputSpec.{name} must be positive, got {getattr(self, name)}")
@@ -56,7 +58,7 @@ class InputSpec:
 
     @property
     def n_fft(self) -> int:
-        """FFT size of the AVBERT front end: ``2 * (samples // mel_frames + 1)``, hop ``n_fft // 2``."""
+        """AVBERT front-end FFT size ``2 * (samples // mel_frames + 1)``; hop ``n_fft // 2``."""
         return 2 * (self.clip_samples // self.mel_frames + 1)
 
     @property

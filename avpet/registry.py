@@ -1,8 +1,9 @@
 """Model registry in the timm manner: names, pretrained tags, and ``create_model``.
 
-A model name is ``family[_size]_fusion_sharing`` (``avpet_mid_lowrank``, ``avpet_small_mid_lowrank``);
-a pretrained variant adds a tag after a dot (``avpet_small_mid_lowrank.grid_s1``). Every name has an
-untagged default config that carries its input spec and licence but no weights.
+A model name is ``family[_size]_fusion_sharing`` (``avpet_mid_lowrank``,
+``avpet_small_mid_lowrank``); a pretrained variant adds a tag after a dot
+(``avpet_small_mid_lowrank.grid_s1``). Every name has an untagged default config that carries its
+input spec and licence but no weights.
 """
 
 from __future__ import annotations
@@ -53,9 +54,7 @@ def list_models(pattern: str | list[str] = "*", pretrained: bool = False) -> lis
     """
     patterns = [pattern] if isinstance(pattern, str) else list(pattern)
     if pretrained:
-        names = [
-            f"{arch}.{tag}" for arch, tags in _pretrained_cfgs.items() for tag in tags if tag
-        ]
+        names = [f"{arch}.{tag}" for arch, tags in _pretrained_cfgs.items() for tag in tags if tag]
     else:
         names = list(_builders)
     return sorted(n for n in names if any(fnmatch.fnmatchcase(n, p) for p in patterns))

@@ -33,7 +33,7 @@ class SelfAttention(nn.Module):
         self.out = make_linear(dim, dim)
 
     def forward(self, x: Tensor, modality: int, key_mask: Tensor | None = None) -> Tensor:
-        """``x`` [B, N, D] → [B, N, D]; ``key_mask`` [B, N] is True where a token may be attended."""
+        """``x`` [B, N, D] → [B, N, D]; ``key_mask`` [B, N] is True where attending is allowed."""
         q, k, v = (
             rearrange(proj(x, modality), "b n (h d) -> b h n d", h=self.heads)
             for proj in (self.query, self.key, self.value)

@@ -69,7 +69,10 @@ class ClassifierHeads(nn.Module):
         self.visual = nn.Linear(dim, num_classes)
         self.audio = nn.Linear(dim, num_classes)
         self.multimodal = nn.Sequential(
-            nn.Linear(2 * dim, dim), nn.GELU(), nn.LayerNorm(dim, eps=eps), nn.Linear(dim, num_classes)
+            nn.Linear(2 * dim, dim),
+            nn.GELU(),
+            nn.LayerNorm(dim, eps=eps),
+            nn.Linear(dim, num_classes),
         )
 
     def forward(self, pooled: Tensor, kind: str) -> Tensor:
@@ -158,12 +161,17 @@ class AVBert(nn.Module):
             for m in present:
                 if m in streams:
                     embed = getattr(self, f"{m}_embed")
-                    seqs[m] = out[m] = self.transformers(embed(seqs[m], self._positions(seqs[m])), m)
+                    seqs[m] = out[m] = self.transformers(
+                        embed(seqs[m], self._positions(seqs[m])), m
+                    )
             if "multimodal" in streams:
                 joint = torch.cat([seqs[m] for m in present], dim=1)
                 positions = torch.cat([self._positions(seqs[m]) for m in present])
                 types = torch.cat(
-                    [torch.full_like(self._positions(seqs[m]), MODALITIES.index(m)) for m in present]
+                    [
+                        torch.full_like(self._positions(seqs[m]), MODALITIES.index(m))
+                        for m in present
+                    ]
                 )
                 out["multimodal"] = self.transformers(
                     self.multimodal_embed(joint, positions, types), "multimodal"
@@ -259,8 +267,14 @@ SIZES: dict[str, tuple[AVBertCfg, InputSpec]] = {
             transformer=TransformerCfg(dim=256, depth=2, heads=4, mlp_dim=1024, rank=64),
         ),
         InputSpec(
-            num_clips=4, frames=8, fps=12.5, size=64, test_size=64, sample_rate=16000,
-            n_mels=64, mel_frames=96,
+            num_clips=4,
+            frames=8,
+            fps=12.5,
+            size=64,
+            test_size=64,
+            sample_rate=16000,
+            n_mels=64,
+            mel_frames=96,
         ),
     ),
 }

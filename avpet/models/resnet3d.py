@@ -28,7 +28,9 @@ class ResNet3dCfg:
 
     def __post_init__(self):
         if not len(self.layers) == len(self.temporal_kernels) == len(self.spatial_strides):
-            raise ConfigError("ResNet3dCfg: layers, temporal_kernels, spatial_strides differ in length")
+            raise ConfigError(
+                "ResNet3dCfg: layers, temporal_kernels, spatial_strides differ in length"
+            )
 
     @property
     def num_features(self) -> int:
@@ -98,4 +100,3 @@ class ResNet3d(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return self.forward_map(x).mean(dim=(2, 3, 4))
-

@@ -80,9 +80,7 @@ class StreamTransformers(nn.Module):
         self.streams = streams
         num_encoders = 1 if cfg.cross_stream else len(streams)
         modalities = len(streams) if cfg.cross_stream else 1
-        self.encoders = nn.ModuleList(
-            self._encoder(cfg, modalities) for _ in range(num_encoders)
-        )
+        self.encoders = nn.ModuleList(self._encoder(cfg, modalities) for _ in range(num_encoders))
 
     @staticmethod
     def _encoder(cfg: TransformerCfg, modalities: int) -> Encoder:

@@ -203,3 +203,20 @@ def test_dropout_is_off_in_eval_mode():
     visual, audio = inputs(model)
     with torch.no_grad():
         torch.testing.assert_close(model(visual, audio), model(visual, audio))
+
+
+def test_grad_checkpointing_gives_the_same_gradients():
+    torch.manual_seed(0)
+    model = avpet.create_model("avpet_small_mid_lowrank", dropout=0.0, attn_dropout=0.0)
+    visual, audio = inputs(model)
+
+    def grads():
+        model.zero_grad()
+        model.forward_features(visual, audio)["multimodal"].square().mean().backward()
+        return {n: p.grad.clone() for n, p in model.named_parameters()}
+
+    plain = grads()
+    model.set_grad_checkpointing()
+    checkpointed = grads()
+    for name, grad in plain.items():
+        torch.testing.assert_close(checkpointed[name], grad, atol=1e-5, rtol=1e-4)

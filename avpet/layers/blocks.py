@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.utils.checkpoint import checkpoint
 
 from .attention import LinearFactory, SelfAttention
 
@@ -36,14 +38,25 @@ class PostNormBlock(nn.Module):
 
 
 class Encoder(nn.Module):
-    """``depth`` block applications cycling through ``blocks`` (one block = cross-layer sharing)."""
+    """``depth`` block applications cycling through ``blocks`` (one block = cross-layer sharing).
+
+    With ``grad_checkpointing`` set, each application's activations are recomputed in the
+    backward pass instead of stored (for long sequences). Re-entrant checkpointing is used because
+    the recomputation runs outside the forward's ``parametrize.cached()`` and recomputes the
+    rotations it needs, which non-reentrant checkpointing rejects as a changed graph.
+    """
 
     def __init__(self, blocks: list[nn.Module], depth: int):
         super().__init__()
         self.blocks = nn.ModuleList(blocks)
         self.depth = depth
+        self.grad_checkpointing = False
 
     def forward(self, x: Tensor, modality: int, key_mask: Tensor | None = None) -> Tensor:
         for i in range(self.depth):
-            x = self.blocks[i % len(self.blocks)](x, modality, key_mask)
+            block = self.blocks[i % len(self.blocks)]
+            if self.grad_checkpointing and torch.is_grad_enabled():
+                x = checkpoint(block, x, modality, key_mask, use_reentrant=True)
+            else:
+                x = block(x, modality, key_mask)
         return x

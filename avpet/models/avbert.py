@@ -219,6 +219,11 @@ class AVBert(nn.Module):
     def forward(self, visual: Tensor | None = None, audio: Tensor | None = None) -> Tensor:
         return self.forward_head(self.forward_features(visual, audio))
 
+    def set_grad_checkpointing(self, enable: bool = True) -> None:
+        """Recompute Transformer activations in backward instead of storing them (timm API)."""
+        for encoder in self.transformers.encoders:
+            encoder.grad_checkpointing = enable
+
     def get_classifier(self) -> nn.Module | None:
         return self.head
 

@@ -22,6 +22,7 @@ class AudioResNetCfg:
     width: int = 32
     separable: tuple[bool, ...] = (True, True, False, False)
     stem_kernel: int = 9
+    stem_stride: int = 1
     expansion: int = 4
 
     def __post_init__(self):
@@ -66,8 +67,8 @@ class AudioResNet(nn.Module):
         self.cfg = cfg
         k = cfg.stem_kernel
         self.stem = nn.Sequential(
-            conv_bn(nn.Conv2d, 1, cfg.width, (k, 1)),
-            conv_bn(nn.Conv2d, cfg.width, cfg.width, (1, k)),
+            conv_bn(nn.Conv2d, 1, cfg.width, (k, 1), stride=(cfg.stem_stride, 1)),
+            conv_bn(nn.Conv2d, cfg.width, cfg.width, (1, k), stride=(1, cfg.stem_stride)),
         )
         stages, cin = [], cfg.width
         for i, (depth, separable) in enumerate(zip(cfg.layers, cfg.separable, strict=True)):

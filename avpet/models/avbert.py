@@ -266,9 +266,9 @@ SIZES: dict[str, tuple[AVBertCfg, InputSpec]] = {
     "small": (
         AVBertCfg(
             visual=ResNet3dCfg(
-                layers=(1, 1, 1, 1), width=24, stem_kernel=(3, 7, 7), stem_stride=(1, 2, 2)
+                layers=(1, 1, 1, 1), width=24, stem_kernel=(3, 7, 7), stem_stride=(2, 2, 2)
             ),
-            audio=AudioResNetCfg(layers=(1, 1, 1, 1), width=24),
+            audio=AudioResNetCfg(layers=(1, 1, 1, 1), width=24, stem_stride=2),
             transformer=TransformerCfg(dim=256, depth=2, heads=4, mlp_dim=1024, rank=64),
         ),
         InputSpec(

@@ -9,6 +9,11 @@ import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
+# Nothing in the suite may reach the internet: tests that need a Hub start their own on 127.0.0.1
+# and point huggingface_hub at it explicitly; everything else sees an offline, unreachable Hub.
+os.environ.setdefault("HF_ENDPOINT", "http://127.0.0.1:9")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
 
 def _data_root() -> Path:
     return Path(os.environ.get("AVPET_DATA", REPO_ROOT.parent / "shared" / "data"))

@@ -1,0 +1,96 @@
+"""Model cards: the ``README.md`` of a published repo, YAML metadata that huggingface_hub's
+``ModelCard`` parses, then architecture, parameter counts, data, licence, use, limits, results.
+
+Results appear only as measured by ``avpet eval`` (passed in with the command that printed them);
+otherwise the card has a clearly marked "not yet measured" section.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from torch import nn
+
+NOT_MEASURED = "Not yet measured"
+
+
+def card_metadata(config: Mapping[str, Any]) -> dict[str, Any]:
+    """YAML front matter: licence, library, tags, and the avpet names needed to load the model."""
+    pretrained = config["pretrained_cfg"]
+    tag = config.get("tag") or ""
+    name = config["model_name"] + (f".{tag}" if tag else "")
+    meta: dict[str, Any] = {
+        "library_name": "avpet",
+        "license": pretrained.get("license") or "other",
+        "pipeline_tag": "feature-extraction",
+        "tags": ["audio-visual", "video", "audio", "self-supervised", config["model_name"]],
+        "model_name": name,
+    }
+    if pretrained.get("hf_hub_id"):
+        meta["avpet_hf_hub_id"] = pretrained["hf_hub_id"]
+    return meta
+
+
+def render_model_card(
+    model: nn.Module,
+    config: Mapping[str, Any],
+    metrics: Mapping[str, float] | None = None,
+    metrics_source: str | None = None,
+    training_data: str | None = None,
+) -> str:
+    """The full ``README.md`` text for ``model`` published with ``config`` (its config.json)."""
+    from huggingface_hub import ModelCard, ModelCardData
+
+    meta = card_metadata(config)
+    data = ModelCardData(**meta)
+    pretrained = config["pretrained_cfg"]
+    spec = pretrained["input"]
+    name = meta["model_name"]
+    counts = model.parameter_counts() if hasattr(model, "parameter_counts") else {}
+    count_rows = "\n".join(f"| {part} | {n:,} |" for part, n in counts.items())
+    sections = [
+        f"# {name}",
+        pretrained.get("description") or f"{config['architecture']} weights for avpet.",
+        "## Use\n\n"
+        "```python\nimport avpet\n\n"
+        f'model = avpet.create_model("{config["model_name"]}", '
+        f'pretrained="hf-hub:{pretrained.get("hf_hub_id") or "<org>/<this repo>"}")\n'
+        f'# or pretrained="local-dir:/path/to/this/folder"\n'
+        "features = model.forward_features(visual=visual, audio=audio)\n```",
+        "## Architecture\n\n"
+        f"`{config['model_name']}` ({config['architecture']}): per-clip visual and audio CNNs, "
+        "projections to the Transformer width, unimodal Transformers and a multimodal one "
+        "(see MODEL_CARD.md of avpet for the family). Architecture config: `config.json` "
+        "(`model_cfg`).\n\n| part | parameters |\n|---|---|\n" + count_rows,
+        "## Input\n\n"
+        f"{spec['num_clips']} clips per sequence; video {spec['frames']} frames at "
+        f"{spec['fps']} fps, {spec['size']}x{spec['size']} (test {spec['test_size']}), RGB mean "
+        f"{spec['mean']} std {spec['std']}; audio {spec['sample_rate']} Hz mono, "
+        f"{spec['n_mels']} mel bands x {spec['mel_frames']} frames, log(mel + "
+        f"{spec['log_offset']}).",
+        "## Training data\n\n" + (training_data or pretrained.get("description") or "Unknown."),
+        f"## Licence\n\n`{meta['license']}`.",
+        "## Intended use\n\n"
+        "Frozen audio-visual features (CNN, unimodal, multimodal and BOS summaries) for research "
+        "on audio-visual representation learning, linear probes and retrieval; initialisation for "
+        "fine-tuning.",
+        "## Limits\n\n"
+        "Trained and evaluated only on the data named above; features of other domains "
+        "(languages, camera set-ups, sound scenes) are untested. Not for identifying people or "
+        "any decision about them.",
+        _results_section(metrics, metrics_source),
+    ]
+    body = "\n\n".join(sections)
+    return str(ModelCard(f"---\n{data.to_yaml()}\n---\n\n{body}\n"))
+
+
+def _results_section(metrics: Mapping[str, float] | None, source: str | None) -> str:
+    if not metrics:
+        return (
+            f"## Results\n\n**{NOT_MEASURED}.** No metric has been printed by `avpet eval` for "
+            "these weights yet; this section is filled from its JSON output."
+        )
+    rows = "\n".join(f"| {key} | {value:.4f} |" for key, value in sorted(metrics.items()))
+    origin = f"\n\nPrinted by `{source}`." if source else ""
+    return f"## Results\n\n| metric | value |\n|---|---|\n{rows}{origin}"

@@ -1,0 +1,156 @@
+"""Where weights come from: parse a source string and resolve it to local files.
+
+Sources (the names timm and open_clip use):
+
+* ``hf-hub:org/repo[@revision]``: a Hub repository, fetched with huggingface_hub, which honours
+  ``HF_ENDPOINT``, ``HF_HOME`` / ``HF_HUB_CACHE``, ``HF_HUB_OFFLINE`` and ``HF_TOKEN``;
+* ``local-dir:/path``: a folder in the hub repo layout (``config.json`` + weights), as in ``hub/``;
+* a plain path: a ``.safetensors`` file, or a folder in the hub layout.
+
+Nothing here touches the network before :func:`resolve` is called, and huggingface_hub is only
+imported then.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from ..errors import CheckpointError, ConfigError, HubError
+
+CONFIG_NAME = "config.json"
+WEIGHTS_NAME = "model.safetensors"
+CARD_NAME = "README.md"
+
+SourceKind = Literal["hf-hub", "local-dir", "file"]
+
+
+@dataclass(frozen=True)
+class Source:
+    """A parsed weights location; ``revision`` only applies to ``hf-hub``."""
+
+    kind: SourceKind
+    location: str
+    revision: str | None = None
+
+    def __post_init__(self):
+        if self.kind not in ("hf-hub", "local-dir", "file"):
+            raise ConfigError(f"unknown weights source kind {self.kind!r}")
+        if self.kind == "hf-hub":
+            org, _, name = self.location.partition("/")
+            if not org or not name or "/" in name:
+                raise ConfigError(f"hf-hub source needs 'org/repo', got {self.location!r}")
+        elif self.revision is not None:
+            raise ConfigError(f"a revision only applies to hf-hub sources, not {self}")
+
+    def __str__(self) -> str:
+        if self.kind == "file":
+            return self.location
+        rev = f"@{self.revision}" if self.revision else ""
+        return f"{self.kind}:{self.location}{rev}"
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """Local files of a resolved source: weights always, ``config`` for hub-layout repos."""
+
+    source: Source
+    weights: Path
+    config: Path | None
+
+
+def parse_source(source: str | Path) -> Source:
+    """``"hf-hub:org/repo@rev"`` / ``"local-dir:/p"`` / a path → :class:`Source`."""
+    text = str(source)
+    if text.startswith("hf-hub:"):
+        repo, _, revision = text[len("hf-hub:") :].partition("@")
+        return Source("hf-hub", repo, revision or None)
+    if text.startswith("local-dir:"):
+        return Source("local-dir", text[len("local-dir:") :])
+    return Source("file", text)
+
+
+def resolve(source: Source) -> Resolved:
+    """Local paths of the weights (and ``config.json``) a source names; downloads if needed."""
+    if source.kind == "hf-hub":
+        return _resolve_hub(source)
+    path = Path(source.location).expanduser()
+    if source.kind == "local-dir" or path.is_dir():
+        return _resolve_dir(source, path)
+    if not path.is_file():
+        raise CheckpointError(path, "no such file")
+    return Resolved(source, path, None)
+
+
+def _resolve_dir(source: Source, folder: Path) -> Resolved:
+    if not folder.is_dir():
+        raise CheckpointError(folder, "no such directory (local-dir: needs a hub repo folder)")
+    config = folder / CONFIG_NAME
+    if not config.is_file():
+        raise CheckpointError(config, "missing: a hub repo folder needs config.json and weights")
+    weights = folder / weights_file_name(config)
+    if not weights.is_file():
+        raise CheckpointError(weights, f"missing (named in {config})")
+    return Resolved(source, weights, config)
+
+
+def weights_file_name(config: Path) -> str:
+    """The weights file a repo's ``config.json`` names (``model.safetensors`` by default)."""
+    try:
+        data = json.loads(config.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise CheckpointError(config, f"not a readable JSON file ({error})") from error
+    if not isinstance(data, dict):
+        raise CheckpointError(config, "must hold a JSON object")
+    name = data.get("weights", {}).get("file", WEIGHTS_NAME)
+    if not isinstance(name, str) or "/" in name or not name.endswith(".safetensors"):
+        raise CheckpointError(config, f"weights file must be a .safetensors name, got {name!r}")
+    return name
+
+
+def _resolve_hub(source: Source) -> Resolved:
+    """Fetch ``config.json`` then the weights it names, both at the same commit."""
+    config = _download(source, CONFIG_NAME, source.revision)
+    # hf_hub_download returns .../snapshots/<commit>/<file>: pin the weights to that commit.
+    commit = config.parent.name
+    weights = _download(source, weights_file_name(config), commit)
+    return Resolved(source, weights, config)
+
+
+def _download(source: Source, filename: str, revision: str | None) -> Path:
+    """``hf_hub_download`` with its failures turned into one :class:`HubError` each."""
+    from huggingface_hub import constants, hf_hub_download
+    from huggingface_hub.errors import (
+        EntryNotFoundError,
+        HfHubHTTPError,
+        LocalEntryNotFoundError,
+        OfflineModeIsEnabled,
+        RepositoryNotFoundError,
+        RevisionNotFoundError,
+    )
+
+    where = f"{source} ({constants.ENDPOINT})"
+    try:
+        return Path(hf_hub_download(source.location, filename, revision=revision))
+    except RepositoryNotFoundError as error:
+        reason = "repository not found (check the name, HF_ENDPOINT, or HF_TOKEN if private)"
+        raise HubError(f"{where}: {reason}") from error
+    except RevisionNotFoundError as error:
+        raise HubError(f"{where}: revision {revision!r} not found") from error
+    except (LocalEntryNotFoundError, OfflineModeIsEnabled) as error:
+        mode = "HF_HUB_OFFLINE is set" if constants.HF_HUB_OFFLINE else "the Hub is unreachable"
+        raise HubError(
+            f"{where}: {filename} is not in the local cache {constants.HF_HUB_CACHE} and {mode}; "
+            "download it once online (or copy the cache) and retry"
+        ) from error
+    except EntryNotFoundError as error:
+        raise HubError(
+            f"{where}: file {filename!r} not found: an avpet repo holds {CONFIG_NAME} and "
+            f"{WEIGHTS_NAME}"
+        ) from error
+    except (HfHubHTTPError, OSError) as error:
+        raise HubError(f"{where}: downloading {filename} failed: {error}") from error
+    except Exception as error:  # httpx transport errors after huggingface_hub's retries
+        raise HubError(f"{where}: downloading {filename} failed: {error!r}") from error

@@ -1,0 +1,153 @@
+"""Safetensors weights: read with integrity checks, write with shared tensors folded, and load
+into a model strictly.
+
+A model whose modules are shared (the one low-rank layer reused by every Transformer) has several
+``state_dict`` keys for one tensor; the file stores each tensor once under its first name and
+loading fills the aliases back in.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import struct
+from pathlib import Path
+
+import torch
+from torch import Tensor, nn
+
+from ..errors import CheckpointError
+
+PICKLE_SUFFIXES = (".pt", ".pth", ".bin", ".ckpt", ".pkl", ".tar")
+_MAX_HEADER_BYTES = 100_000_000
+
+
+def sha256_of(path: Path) -> str:
+    """Hex SHA-256 of a file, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def verify_file(path: Path, sha256: str | None, size: int | None) -> None:
+    """Raise :class:`CheckpointError` if ``path`` differs from the recorded size or digest."""
+    actual = path.stat().st_size
+    if size is not None and actual != size:
+        raise CheckpointError(path, f"truncated or padded: {actual} bytes, config.json says {size}")
+    if sha256 is not None and sha256_of(path) != sha256:
+        raise CheckpointError(
+            path,
+            f"corrupted: SHA-256 differs from config.json ({sha256[:12]}…); "
+            "delete it and download again",
+        )
+
+
+def read_safetensors(path: Path) -> dict[str, Tensor]:
+    """All tensors of a ``.safetensors`` file on CPU; pickles and damaged files are refused."""
+    path = Path(path)
+    if path.suffix in PICKLE_SUFFIXES:
+        raise CheckpointError(
+            path,
+            "pickle checkpoints are refused (they can run code); use .safetensors, or "
+            "`avpet convert-official` for the official AVBERT checkpoint",
+        )
+    _check_header(path)
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    try:
+        return load_file(path, device="cpu")
+    except (SafetensorError, OSError, RuntimeError, ValueError) as error:
+        raise CheckpointError(path, f"unreadable safetensors file ({error})") from error
+
+
+def _check_header(path: Path) -> None:
+    """Check the 8-byte length + JSON header and that the data section is fully present."""
+    size = path.stat().st_size
+    with open(path, "rb") as handle:
+        head = handle.read(8)
+        if len(head) < 8:
+            raise CheckpointError(path, f"not a safetensors file: only {size} bytes")
+        (header_len,) = struct.unpack("<Q", head)
+        if header_len > min(size - 8, _MAX_HEADER_BYTES):
+            kind = "a zip/pickle file" if head[:2] in (b"PK", b"\x80\x02") else "truncated"
+            raise CheckpointError(path, f"not a safetensors file ({kind}: bad header length)")
+        try:
+            header = json.loads(handle.read(header_len))
+        except (UnicodeDecodeError, json.JSONDecodeError) as error:
+            raise CheckpointError(path, f"corrupted safetensors header ({error})") from error
+    if not isinstance(header, dict):
+        raise CheckpointError(path, "corrupted safetensors header (not a JSON object)")
+    ends = [
+        entry["data_offsets"][1]
+        for key, entry in header.items()
+        if key != "__metadata__" and isinstance(entry, dict) and "data_offsets" in entry
+    ]
+    data_bytes = size - 8 - header_len
+    if ends and max(ends) > data_bytes:
+        raise CheckpointError(
+            path, f"truncated: tensors need {max(ends)} data bytes, the file has {data_bytes}"
+        )
+
+
+def unique_state_dict(model: nn.Module) -> tuple[dict[str, Tensor], dict[str, str]]:
+    """``(tensors, aliases)``: each distinct tensor once under its first key, and
+    ``alias key -> stored key`` for every other key that names the same tensor."""
+    tensors: dict[str, Tensor] = {}
+    aliases: dict[str, str] = {}
+    seen: dict[tuple, str] = {}
+    for key, value in model.state_dict().items():
+        identity = (value.device, value.data_ptr(), value.dtype, tuple(value.shape), value.stride())
+        if value.numel() and identity in seen:
+            aliases[key] = seen[identity]
+            continue
+        seen[identity] = key
+        tensors[key] = value
+    return tensors, aliases
+
+
+def write_safetensors(model: nn.Module, path: Path, metadata: dict[str, str] | None = None) -> None:
+    """Save ``model``'s weights (each shared tensor once) to ``path`` as safetensors."""
+    from safetensors.torch import save_file
+
+    tensors, _ = unique_state_dict(model)
+    save_file(
+        {k: v.detach().cpu().contiguous() for k, v in tensors.items()}, path, metadata=metadata
+    )
+
+
+def load_into(model: nn.Module, state: dict[str, Tensor], origin: str, strict: bool = True) -> None:
+    """Copy ``state`` into ``model``; every mismatch is reported in one :class:`CheckpointError`.
+
+    Keys the model shares with another key may be absent from ``state`` (they are filled from the
+    stored key). Wrong shapes always fail; missing and unexpected keys fail when ``strict``.
+    """
+    expected, aliases = unique_state_dict(model)
+    shapes = [
+        f"{k}: file {tuple(v.shape)} vs model {tuple(expected[k].shape)}"
+        for k, v in state.items()
+        if k in expected and v.shape != expected[k].shape
+    ]
+    missing = [k for k in expected if k not in state]
+    unexpected = [k for k in state if k not in expected and k not in aliases]
+    problems = [f"wrong shape ({len(shapes)}): {_few(shapes)}"] if shapes else []
+    if strict and missing:
+        problems.append(f"missing keys ({len(missing)}): {_few(missing)}")
+    if strict and unexpected:
+        problems.append(f"unexpected keys ({len(unexpected)}): {_few(unexpected)}")
+    if problems:
+        name = getattr(model, "model_name", type(model).__name__)
+        raise CheckpointError(origin, f"weights do not fit {name}: " + "; ".join(problems))
+    full = dict(state)
+    for alias, stored in aliases.items():
+        if stored in full and alias not in full:
+            full[alias] = full[stored]
+    with torch.no_grad():
+        model.load_state_dict(full, strict=False)
+
+
+def _few(keys: list[str], limit: int = 5) -> str:
+    more = f", … (+{len(keys) - limit})" if len(keys) > limit else ""
+    return ", ".join(keys[:limit]) + more

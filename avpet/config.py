@@ -112,33 +112,42 @@ def from_dict(cls: type, data: dict) -> Any:
 def replace_nested(cfg: Any, **overrides: Any) -> Any:
     """``dataclasses.replace`` that also reaches fields of nested config dataclasses.
 
-    A key is applied to ``cfg`` if it is one of its fields, else to every nested dataclass that has
-    it; a key that matches nothing raises :class:`ConfigError`.
+    A key is applied to ``cfg`` if it is one of its fields (a ``dict`` given for a nested config
+    field updates that config: ``visual={"width": 32}``), else to the one nested dataclass that has
+    it. A key that matches nothing, or several nested configs, raises :class:`ConfigError`.
     """
-    own = {k: v for k, v in overrides.items() if k in {f.name for f in dataclasses.fields(cfg)}}
-    rest = {k: v for k, v in overrides.items() if k not in own}
-    changes = dict(own)
-    claimed: set[str] = set()
-    for f in dataclasses.fields(cfg):
-        value = getattr(cfg, f.name)
-        if f.name in own or not dataclasses.is_dataclass(value):
+    fields = {f.name: getattr(cfg, f.name) for f in dataclasses.fields(cfg)}
+    changes, claimed = {}, set()
+    for key, value in overrides.items():
+        if key in fields:
+            nested = fields[key]
+            if dataclasses.is_dataclass(nested) and isinstance(value, dict):
+                value = replace_nested(nested, **value)
+            changes[key] = value
+            claimed.add(key)
+    for name, nested in fields.items():
+        if not dataclasses.is_dataclass(nested):
             continue
-        names = {g.name for g in _all_field_names(value)}
-        mine = {k: v for k, v in rest.items() if k in names}
+        names = {f.name for f in _all_fields(nested)}
+        mine = {k: v for k, v in overrides.items() if k not in fields and k in names}
+        if ambiguous := claimed & mine.keys():
+            raise ConfigError(
+                f"override(s) {sorted(ambiguous)} match several parts of {type(cfg).__name__}; "
+                f"name the part, e.g. {name}={{{next(iter(ambiguous))!r}: ...}}"
+            )
         if mine:
-            changes[f.name] = replace_nested(value, **mine)
+            changes[name] = replace_nested(changes.get(name, nested), **mine)
             claimed |= mine.keys()
-    unknown = set(rest) - claimed
-    if unknown:
+    if unknown := set(overrides) - claimed:
         raise ConfigError(f"unknown override(s) for {type(cfg).__name__}: {sorted(unknown)}")
     return dataclasses.replace(cfg, **changes)
 
 
-def _all_field_names(cfg: Any) -> list[dataclasses.Field]:
+def _all_fields(cfg: Any) -> list[dataclasses.Field]:
     """Fields of ``cfg`` and of every dataclass nested in it."""
     out = list(dataclasses.fields(cfg))
     for f in dataclasses.fields(cfg):
         value = getattr(cfg, f.name)
         if dataclasses.is_dataclass(value):
-            out += _all_field_names(value)
+            out += _all_fields(value)
     return out

@@ -77,3 +77,10 @@ def test_same_seed_same_weights():
     torch.manual_seed(3)
     b = avpet.create_model("avpet_small_mid_lowrank").state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_ambiguous_override_must_name_its_part():
+    with pytest.raises(avpet.ConfigError, match="several parts"):
+        avpet.create_model("avpet_small_mid_lowrank", width=8)
+    model = avpet.create_model("avpet_small_mid_lowrank", visual={"width": 8}, audio={"width": 16})
+    assert model.cfg.visual.width == 8 and model.cfg.audio.width == 16

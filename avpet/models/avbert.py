@@ -278,7 +278,7 @@ SIZES: dict[str, tuple[AVBertCfg, InputSpec]] = {
             size=64,
             test_size=64,
             sample_rate=16000,
-            n_mels=64,
+            n_mels=48,
             mel_frames=96,
         ),
     ),

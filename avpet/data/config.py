@@ -1,0 +1,111 @@
+"""``DataConfig``: how files become a model's input, resolved from its pretrained config (timm's
+``resolve_data_config``)."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from ..config import InputSpec, PretrainedCfg
+from ..errors import ConfigError
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Everything between a media file and the model besides the model's :class:`InputSpec`.
+
+    Attributes:
+        input: the model's input spec (clips, frames, fps, sizes, mean/std, audio front end).
+        roi: optional crop box in source pixels ``(top, bottom, left, right)`` (rows top:bottom,
+            columns left:right), applied before any resize; GRID's mouth: ``(150, 246, 118, 214)``.
+        use_test_size: evaluate at ``input.test_size`` instead of ``input.size``.
+        scale_jitter: training resizes the shorter side to ``size * U(lo, hi)`` before the crop.
+        hflip: training probability of a horizontal flip (one draw per sequence).
+        time_masks, freq_masks: training SpecAugment masks per clip spectrogram.
+        max_time_mask, max_freq_mask: largest mask width as a fraction of mel frames / mel bins.
+        missing_audio: ``"silence"`` (zero waveform, ``has_audio`` False) or ``"error"``.
+        backend: ``"auto"`` (decord, PyAV fallback), ``"decord"`` or ``"pyav"``.
+        decode_timeout: seconds a decord call may take before it is abandoned.
+        max_pixels: larger frames (width x height) are refused with a MediaError.
+        num_threads: decoder threads per reader.
+    """
+
+    input: InputSpec = field(default_factory=InputSpec)
+    roi: tuple[int, int, int, int] | None = None
+    use_test_size: bool = False
+    scale_jitter: tuple[float, float] = (1.0, 1.25)
+    hflip: float = 0.5
+    time_masks: int = 1
+    freq_masks: int = 1
+    max_time_mask: float = 0.15
+    max_freq_mask: float = 0.15
+    missing_audio: Literal["silence", "error"] = "silence"
+    backend: Literal["auto", "decord", "pyav"] = "auto"
+    decode_timeout: float = 60.0
+    max_pixels: int = 8192 * 4320
+    num_threads: int = 1
+
+    def __post_init__(self):
+        if self.roi is not None:
+            top, bottom, left, right = self.roi
+            if not (0 <= top < bottom and 0 <= left < right):
+                raise ConfigError(f"roi must be (top, bottom, left, right), got {self.roi}")
+        lo, hi = self.scale_jitter
+        if not 0 < lo <= hi:
+            raise ConfigError(f"scale_jitter must satisfy 0 < lo <= hi, got {self.scale_jitter}")
+        if not 0.0 <= self.hflip <= 1.0:
+            raise ConfigError(f"hflip is a probability, got {self.hflip}")
+        if self.time_masks < 0 or self.freq_masks < 0:
+            raise ConfigError("time_masks and freq_masks must be >= 0")
+        if not (0.0 <= self.max_time_mask <= 1.0 and 0.0 <= self.max_freq_mask <= 1.0):
+            raise ConfigError("max_time_mask and max_freq_mask are fractions in [0, 1]")
+        if self.missing_audio not in ("silence", "error"):
+            raise ConfigError(
+                f"missing_audio must be 'silence' or 'error', got {self.missing_audio!r}"
+            )
+        if self.backend not in ("auto", "decord", "pyav"):
+            raise ConfigError(f"backend must be auto, decord or pyav, got {self.backend!r}")
+        if self.decode_timeout <= 0 or self.max_pixels <= 0 or self.num_threads < 0:
+            raise ConfigError("decode_timeout and max_pixels must be positive, num_threads >= 0")
+
+    @property
+    def eval_size(self) -> int:
+        """Side of the evaluation crop."""
+        return self.input.test_size if self.use_test_size else self.input.size
+
+
+def resolve_data_config(model_or_cfg: Any, **overrides: Any) -> DataConfig:
+    """A :class:`DataConfig` for a model, a model name, a :class:`PretrainedCfg`, an
+    :class:`InputSpec` or a :class:`DataConfig`, with field ``overrides`` applied.
+
+    ``overrides`` may name :class:`InputSpec` fields too (``num_clips=1``).
+    """
+    if isinstance(model_or_cfg, DataConfig):
+        cfg = model_or_cfg
+    else:
+        cfg = DataConfig(input=_input_spec(model_or_cfg))
+    own = {f.name for f in dataclasses.fields(DataConfig)}
+    spec_overrides = {k: v for k, v in overrides.items() if k not in own}
+    unknown = set(spec_overrides) - {f.name for f in dataclasses.fields(InputSpec)}
+    if unknown:
+        raise ConfigError(f"unknown data config field(s): {sorted(unknown)}")
+    data_overrides = {k: v for k, v in overrides.items() if k in own}
+    if spec_overrides:
+        data_overrides["input"] = dataclasses.replace(cfg.input, **spec_overrides)
+    return dataclasses.replace(cfg, **data_overrides)
+
+
+def _input_spec(source: Any) -> InputSpec:
+    if isinstance(source, str):
+        from ..registry import get_pretrained_cfg
+
+        source = get_pretrained_cfg(source)
+    if isinstance(source, InputSpec):
+        return source
+    if isinstance(source, PretrainedCfg):
+        return source.input
+    cfg = getattr(source, "pretrained_cfg", None)
+    if isinstance(cfg, PretrainedCfg):
+        return cfg.input
+    raise ConfigError(f"cannot resolve a data config from {type(source).__name__}")

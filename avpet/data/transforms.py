@@ -1,0 +1,150 @@
+"""Transforms from decoded clips to model input: crop/resize/normalise frames, log-mel audio.
+
+Training draws one geometry (scale, crop position, flip) per sequence and applies it to all T
+clips, so the clips of a sequence stay comparable; spectrogram masks are drawn per clip.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+import torchaudio
+from torch import nn
+
+from ..config import InputSpec
+from ..errors import MediaError
+from .config import DataConfig
+
+
+class LogMel(nn.Module):
+    """AVBERT audio front end: waveform ``[..., clip_samples]`` → log-mel ``[..., 1, n_mels,
+    mel_frames]``.
+
+    MelSpectrogram with ``n_fft = spec.n_fft``, hop ``n_fft // 2``, HTK mel scale, power 2, then
+    ``log(log_offset + mel)``, padded (with the log of silence) or cropped to ``mel_frames``.
+    """
+
+    def __init__(self, spec: InputSpec):
+        super().__init__()
+        self.spec = spec
+        self.mel = torchaudio.transforms.MelSpectrogram(
+            sample_rate=spec.sample_rate,
+            n_fft=spec.n_fft,
+            hop_length=spec.n_fft // 2,
+            n_mels=spec.n_mels,
+            mel_scale="htk",
+            power=2.0,
+        )
+
+    def forward(self, waveform: torch.Tensor) -> torch.Tensor:
+        logmel = torch.log(self.spec.log_offset + self.mel(waveform.float()))
+        frames = logmel.shape[-1]
+        if frames < self.spec.mel_frames:
+            pad = self.spec.mel_frames - frames
+            logmel = F.pad(logmel, (0, pad), value=math.log(self.spec.log_offset))
+        return logmel[..., : self.spec.mel_frames].unsqueeze(-3)
+
+
+@dataclass(frozen=True)
+class Geometry:
+    """Per-sequence visual geometry in resized pixels: resize to ``(height, width)``, crop a
+    ``size`` square at ``(top, left)``, then flip if ``flip``."""
+
+    height: int
+    width: int
+    top: int
+    left: int
+    size: int
+    flip: bool
+
+
+class ClipTransform:
+    """Turns decoded clips into normalised model input (see :func:`create_transform`)."""
+
+    def __init__(self, cfg: DataConfig, is_training: bool):
+        self.cfg = cfg
+        self.is_training = is_training
+        self.logmel = LogMel(cfg.input)
+        self._mean = torch.tensor(cfg.input.mean).view(3, 1, 1, 1)
+        self._std = torch.tensor(cfg.input.std).view(3, 1, 1, 1)
+
+    def geometry(
+        self, path: str, height: int, width: int, generator: torch.Generator | None = None
+    ) -> Geometry:
+        """Draw (training) or compute (evaluation) the crop of a ``height x width`` source."""
+        if self.cfg.roi is not None:
+            top, bottom, left, right = self.cfg.roi
+            if bottom > height or right > width:
+                raise MediaError(
+                    path, f"roi {self.cfg.roi} lies outside the {width}x{height} frame"
+                )
+            height, width = bottom - top, right - left
+        if self.is_training:
+            size = self.cfg.input.size
+            lo, hi = self.cfg.scale_jitter
+            short = round(size * (lo + (hi - lo) * _uniform(generator)))
+        else:
+            size = short = self.cfg.eval_size
+        scale = short / min(height, width)
+        rh, rw = max(size, round(height * scale)), max(size, round(width * scale))
+        if self.is_training:
+            top = int((rh - size + 1) * _uniform(generator))
+            left = int((rw - size + 1) * _uniform(generator))
+            flip = _uniform(generator) < self.cfg.hflip
+        else:
+            top, left, flip = (rh - size) // 2, (rw - size) // 2, False
+        return Geometry(rh, rw, top, left, size, flip)
+
+    def visual(self, frames: torch.Tensor, geometry: Geometry) -> torch.Tensor:
+        """uint8 RGB frames ``[F, H, W, 3]`` → normalised float clip ``[3, F, S, S]``."""
+        if self.cfg.roi is not None:
+            top, bottom, left, right = self.cfg.roi
+            frames = frames[:, top:bottom, left:right]
+        x = frames.permute(0, 3, 1, 2)
+        x = F.interpolate(
+            x, size=(geometry.height, geometry.width), mode="bilinear", antialias=True
+        )
+        g = geometry
+        x = x[:, :, g.top : g.top + g.size, g.left : g.left + g.size]
+        if g.flip:
+            x = x.flip(-1)
+        x = x.permute(1, 0, 2, 3).float().div_(255.0)
+        return (x - self._mean) / self._std
+
+    def audio(
+        self, segments: torch.Tensor, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        """Aligned waveforms ``[T, clip_samples]`` → log-mel ``[T, 1, n_mels, mel_frames]``
+        (with SpecAugment masks when training)."""
+        logmel = self.logmel(segments)
+        if self.is_training:
+            for clip in logmel:
+                _mask(clip[0], 1, self.cfg.time_masks, self.cfg.max_time_mask, generator)
+                _mask(clip[0], 0, self.cfg.freq_masks, self.cfg.max_freq_mask, generator)
+        return logmel
+
+
+def create_transform(cfg: DataConfig, is_training: bool = False) -> ClipTransform:
+    """The transform for ``cfg``: training (random scale/crop/flip per sequence, spectrogram masks)
+    or evaluation (shorter side to the eval size, centre crop, no masks)."""
+    return ClipTransform(cfg, is_training)
+
+
+def _uniform(generator: torch.Generator | None) -> float:
+    return float(torch.rand((), generator=generator))
+
+
+def _mask(
+    spec: torch.Tensor, dim: int, count: int, max_fraction: float, generator: torch.Generator | None
+) -> None:
+    """In place: ``count`` bands along ``dim`` of ``spec [M, L]``, each up to ``max_fraction`` of
+    it wide, set to the spectrogram's mean."""
+    length = spec.shape[dim]
+    fill = spec.mean()
+    for _ in range(count):
+        width = int(_uniform(generator) * max_fraction * length)
+        start = int(_uniform(generator) * (length - width + 1))
+        spec.narrow(dim, start, width).fill_(fill)

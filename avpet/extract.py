@@ -1,0 +1,100 @@
+"""``avpet extract``: features of videos at every level of a model, saved as safetensors.
+
+The output holds one tensor per video per level, keyed ``"{video}/{level}"`` (``video`` as given on
+the command line; the level is the part after the last ``/``), with the batch dimension removed:
+``visual_cnn [T, Cv]``, ``visual_tokens [T, D]``, ``visual [T+1, D]``, ``multimodal [2T+2, D]``,
+``visual_bos [D]`` and their audio counterparts, plus ``starts [T]`` (clip start seconds). A video
+without audio is encoded from vision alone (no ``audio_*`` entries). The metadata names the model,
+its input spec and data config (JSON), the weights source, the videos and any skipped ones.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+from safetensors.torch import save_file
+
+from . import __version__
+from .config import to_dict
+from .data import DataConfig, create_transform, load_sample, resolve_data_config
+from .errors import ConfigError, MediaError
+from .registry import create_model
+
+FORMAT = "avpet-features-v1"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Arguments of ``avpet extract``."""
+    parser.add_argument("videos", nargs="+", metavar="VIDEO", help="video files")
+    parser.add_argument("--model", required=True, help="model name, optionally NAME.TAG")
+    parser.add_argument(
+        "--pretrained",
+        nargs="?",
+        const=True,
+        default=False,
+        metavar="SOURCE",
+        help="load weights: the tag's own, or hf-hub:ORG/REPO[@REV], local-dir:DIR, FILE",
+    )
+    parser.add_argument("--out", required=True, type=Path, help="output .safetensors file")
+    parser.add_argument("--backend", default="auto", choices=["auto", "decord", "pyav"])
+    parser.add_argument(
+        "--on-error",
+        default="raise",
+        choices=["raise", "skip"],
+        help="on an unusable video: stop with an error, or skip it (listed in the metadata)",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="seed of a randomly initialised model")
+
+
+def run(args: argparse.Namespace) -> int:
+    """``avpet extract``: write the features of every video to ``--out``."""
+    if len(set(args.videos)) != len(args.videos):
+        raise ConfigError("each VIDEO may be given only once")
+    torch.manual_seed(args.seed)
+    model = create_model(args.model, pretrained=args.pretrained).eval()
+    cfg = resolve_data_config(model, backend=args.backend)
+    tensors, skipped = extract_features(model, args.videos, cfg, args.on_error == "skip")
+    metadata = {
+        "format": FORMAT,
+        "avpet_version": __version__,
+        "model": args.model,
+        "pretrained": str(args.pretrained) if args.pretrained else "none",
+        "input_spec": json.dumps(to_dict(cfg.input)),
+        "data_config": json.dumps(to_dict(cfg)),
+        "videos": json.dumps([v for v in args.videos if v not in skipped]),
+        "skipped": json.dumps(skipped),
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    save_file(tensors, str(args.out), metadata=metadata)
+    print(f"wrote {len(args.videos) - len(skipped)} video(s) to {args.out}")
+    return 0
+
+
+def extract_features(
+    model: torch.nn.Module, videos: Sequence[str], cfg: DataConfig, skip_bad: bool
+) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """Evaluation-mode features of each video: ``({"video/level": tensor}, {skipped: reason})``."""
+    transform = create_transform(cfg, is_training=False)
+    tensors: dict[str, torch.Tensor] = {}
+    skipped: dict[str, str] = {}
+    for video in videos:
+        try:
+            sample = load_sample(video, transform)
+        except MediaError as error:
+            if not skip_bad:
+                raise
+            skipped[video] = error.reason
+            continue
+        audio = sample["audio"][None] if sample["has_audio"] else None
+        with torch.inference_mode():
+            features = model.forward_features(visual=sample["visual"][None], audio=audio)
+        for level, value in features.items():
+            tensors[f"{video}/{level}"] = (
+                value[0].float().clone(memory_format=torch.contiguous_format)
+            )
+        tensors[f"{video}/starts"] = sample["starts"]
+    return tensors, skipped

@@ -1,0 +1,79 @@
+"""``avpet extract`` end to end on real GRID clips with the small model."""
+
+from __future__ import annotations
+
+import json
+
+import torch
+from safetensors import safe_open
+
+import avpet
+from avpet.cli import main
+from avpet.data import create_transform, load_sample, resolve_data_config
+
+LEVELS = {
+    "visual_cnn",
+    "audio_cnn",
+    "visual_tokens",
+    "audio_tokens",
+    "visual",
+    "audio",
+    "multimodal",
+    "visual_bos",
+    "audio_bos",
+    "starts",
+}
+
+
+def test_extract_grid_clips(data_dir, tmp_path):
+    clip = str(data_dir / "grid_s1" / "video" / "bbaf2n.mp4")
+    silent = str(data_dir / "media" / "h264_no_audio.mp4")
+    out = tmp_path / "features.safetensors"
+    argv = ["extract", clip, silent, "--model", "avpet_small_mid_lowrank", "--out", str(out)]
+    assert main(argv + ["--seed", "3"]) == 0
+    with safe_open(str(out), "pt") as f:
+        meta = f.metadata()
+        names = f.keys()
+        features = {k: f.get_tensor(k) for k in names}
+    assert {k.rsplit("/", 1)[1] for k in features if k.startswith(clip + "/")} == LEVELS
+    silent_levels = {k.rsplit("/", 1)[1] for k in features if k.startswith(silent + "/")}
+    assert not any(level.startswith("audio") for level in silent_levels)
+    assert meta["model"] == "avpet_small_mid_lowrank" and json.loads(meta["videos"]) == [
+        clip,
+        silent,
+    ]
+    assert avpet.config.from_dict(avpet.InputSpec, json.loads(meta["input_spec"])) == (
+        avpet.get_pretrained_cfg("avpet_small_mid_lowrank").input
+    )
+
+    # The stored features are the model's own, for the same seed and the same clips.
+    torch.manual_seed(3)
+    model = avpet.create_model("avpet_small_mid_lowrank").eval()
+    sample = load_sample(clip, create_transform(resolve_data_config(model)))
+    with torch.inference_mode():
+        direct = model.forward_features(visual=sample["visual"][None], audio=sample["audio"][None])
+    assert features[f"{clip}/multimodal"].shape == (10, 256)
+    for level, value in direct.items():
+        torch.testing.assert_close(features[f"{clip}/{level}"], value[0])
+    assert torch.equal(features[f"{clip}/starts"], sample["starts"])
+
+    assert main(argv + ["--seed", "4"]) == 0  # another random init gives other features
+    with safe_open(str(out), "pt") as f:
+        assert not torch.equal(f.get_tensor(f"{clip}/visual_bos"), features[f"{clip}/visual_bos"])
+
+
+def test_extract_bad_input(data_dir, tmp_path, capsys):
+    clip = str(data_dir / "grid_s1" / "video" / "bbaf2n.mp4")
+    junk = tmp_path / "junk.mp4"
+    junk.write_text("no video here")
+    out = tmp_path / "f.safetensors"
+    base = ["extract", "--model", "avpet_small_mid_lowrank", "--out", str(out)]
+    assert main(base + [clip, str(junk)]) == 2
+    assert "avpet extract: error:" in capsys.readouterr().err and not out.exists()
+    assert main(base + [clip, str(junk), "--on-error", "skip"]) == 0
+    with safe_open(str(out), "pt") as f:
+        skipped = json.loads(f.metadata()["skipped"])
+        assert list(skipped) == [str(junk)]
+        assert skipped[str(junk)].startswith("not a readable media file")
+        names = f.keys()
+        assert f"{clip}/visual_bos" in names

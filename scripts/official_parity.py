@@ -40,7 +40,9 @@ from avpet.hub.weights import load_into, unique_state_dict
 
 TOLERANCE = 1e-4
 # A small Transformer-only configuration: fast on CPU, a fixture of ~200 KB.
-SMALL = dict(dim=64, heads=4, mlp_dim=128, rank=16, depth=2, width=8)
+SMALL = dict(
+    dim=64, heads=4, mlp_dim=128, rank=16, depth=2, visual={"width": 8}, audio={"width": 8}
+)
 BATCH, CLIPS, SEED = 2, 3, 0
 
 

@@ -1,0 +1,143 @@
+"""avpet against the official AVBERT code: same config, same weights, same input, one run.
+
+Builds the official paper-size model (mid fusion, low-rank sharing, the Kinetics-Sounds config,
+real CNNs) from a fetched copy of sangho-vision/avbert, converts its weights into
+``avpet_mid_lowrank``, checks that the outputs agree, then times inference and a training step
+(forward + backward + AdamW step) of each, interleaved, and measures each one's peak memory in its
+own subprocess.
+
+    python benchmarks/bench_official.py --official /path/to/avbert-checkout [--clips 4 --batch 1]
+
+Prints JSON lines and a Markdown table; exits with a message if the official code is absent.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+import avpet
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+from official import (  # noqa: E402
+    build_official_avbert,
+    max_output_difference,
+    multimodal_output,
+    official_code,
+    official_config,
+    paired_models,
+    random_inputs,
+)
+
+
+def timings(code: Path, clips: int, batch: int, reps: int) -> dict[str, float]:
+    """Best-of-``reps`` seconds per inference and per training step, the two interleaved."""
+    models = dict(zip(("official", "avpet"), paired_models(code, clips), strict=True))
+    visual, audio = random_inputs(clips, batch)
+    optimizers = {k: torch.optim.AdamW(m.parameters(), lr=1e-5) for k, m in models.items()}
+    best: dict[str, float] = {}
+    for rep in range(reps + 1):  # the first round warms up
+        for which, model in models.items():
+            model.eval()
+            start = time.perf_counter()
+            with torch.no_grad():
+                multimodal_output(model, which, visual, audio)
+            infer = time.perf_counter() - start
+            model.train()
+            start = time.perf_counter()
+            multimodal_output(model, which, visual, audio).square().mean().backward()
+            optimizers[which].step()
+            optimizers[which].zero_grad(set_to_none=True)
+            train = time.perf_counter() - start
+            if rep:
+                best[f"{which}_infer_s"] = min(best.get(f"{which}_infer_s", infer), infer)
+                best[f"{which}_train_s"] = min(best.get(f"{which}_train_s", train), train)
+    return best
+
+
+def peak_memory(code: Path, which: str, clips: int, batch: int) -> float:
+    """Peak RSS (MiB) of one training step of one implementation, alone in this process."""
+    if which == "official":
+        cfg = official_config(code)
+        cfg.DATA.SEQUENCE_LENGTH = clips
+        model = build_official_avbert(code, cfg).train()
+    else:
+        model = avpet.create_model("avpet_mid_lowrank").train()
+    visual, audio = random_inputs(clips, batch)
+    multimodal_output(model, which, visual, audio).square().mean().backward()
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--official", type=Path, help="official repo (checkout or git dir)")
+    parser.add_argument("--clips", type=int, default=4)
+    parser.add_argument("--batch", type=int, default=1)
+    parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--memory-of", choices=["official", "avpet"], help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.official is None or not args.official.exists():
+        print("official AVBERT code not given (--official PATH): skipping the comparison")
+        return 0
+    code = official_code(args.official)
+    if args.memory_of:
+        print(peak_memory(code, args.memory_of, args.clips, args.batch))
+        return 0
+    diff = max_output_difference(code, args.clips, args.batch)
+    row = {
+        "machine": f"{platform.machine()} CPU, {torch.get_num_threads()} threads",
+        "torch": torch.__version__,
+        "clips": args.clips,
+        "batch": args.batch,
+        "max_abs_diff": diff,
+        **timings(code, args.clips, args.batch, args.reps),
+    }
+    for which in ("official", "avpet"):
+        proc = subprocess.multimodal_output(
+            [
+                sys.executable,
+                __file__,
+                "--official",
+                str(args.official),
+                "--clips",
+                str(args.clips),
+                "--batch",
+                str(args.batch),
+                "--memory-of",
+                which,
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        row[f"{which}_peak_mib"] = float(proc.stdout.strip().splitlines()[-1])
+    print(json.dumps(row))
+    print(
+        f"\nmachine: {row['machine']}, torch {row['torch']}; "
+        f"batch {args.batch} × {args.clips} clips; outputs agree to {diff:.1e}\n"
+    )
+    print(
+        "| implementation | inference s | training step s | peak MiB (train) |\n|---|---|---|---|"
+    )
+    for which in ("official", "avpet"):
+        print(
+            f"| {which} | {row[f'{which}_infer_s']:.2f} | {row[f'{which}_train_s']:.2f} "
+            f"| {row[f'{which}_peak_mib']:.0f} |"
+        )
+    print(
+        f"\nspeed-up of avpet: inference {row['official_infer_s'] / row['avpet_infer_s']:.2f}×, "
+        f"training step {row['official_train_s'] / row['avpet_train_s']:.2f}×"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

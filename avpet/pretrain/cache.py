@@ -1,0 +1,78 @@
+"""Decode videos once into a clip cache that pretraining reads as ``data.train``.
+
+``python -m avpet.pretrain.cache SOURCE --model NAME --out clips.safetensors [--limit N]
+[--roi TOP BOTTOM LEFT RIGHT]``: SOURCE is a folder or CSV manifest of videos; each video gives one
+sequence of the model's ``num_clips`` clips at uniform starts (no augmentation), stored as
+``visual`` [N, T, 3, F, H, W] and ``audio`` [N, T, 1, M, L]. Useful where decoding is the
+bottleneck (small CPUs, tests); training from a cache sees the same clips every epoch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import torch
+from safetensors.torch import save_file
+from torch.utils.data import DataLoader, Subset
+
+from ..data import VideoDataset, resolve_data_config
+from ..errors import AvpetError
+from ..registry import get_pretrained_cfg
+
+
+def build_cache(
+    source: str | Path,
+    model: str,
+    out: str | Path,
+    limit: int | None = None,
+    roi: tuple[int, int, int, int] | None = None,
+    num_workers: int = 0,
+) -> Path:
+    """Decode up to ``limit`` videos of ``source`` for ``model``'s input spec into ``out``."""
+    cfg = resolve_data_config(get_pretrained_cfg(model), roi=roi)
+    dataset = VideoDataset(source, cfg, is_training=False)
+    if limit is not None:
+        dataset = Subset(dataset, range(min(limit, len(dataset))))
+    visual, audio = [], []
+    for batch in DataLoader(dataset, batch_size=8, num_workers=num_workers):
+        visual.append(batch["visual"])
+        audio.append(batch["audio"])
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    save_file(
+        {"visual": torch.cat(visual).contiguous(), "audio": torch.cat(audio).contiguous()},
+        str(out),
+        metadata={"model": model, "source": str(source), "roi": str(roi)},
+    )
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m avpet.pretrain.cache", description=__doc__)
+    parser.add_argument("source", help="folder or CSV manifest of videos")
+    parser.add_argument("--model", required=True, help="model whose input spec to decode for")
+    parser.add_argument("--out", required=True, help="output .safetensors file")
+    parser.add_argument("--limit", type=int, help="use the first N videos only")
+    parser.add_argument("--roi", type=int, nargs=4, metavar=("TOP", "BOTTOM", "LEFT", "RIGHT"))
+    parser.add_argument("--num-workers", type=int, default=0)
+    args = parser.parse_args(argv)
+    try:
+        path = build_cache(
+            args.source,
+            args.model,
+            args.out,
+            args.limit,
+            tuple(args.roi) if args.roi else None,
+            args.num_workers,
+        )
+    except AvpetError as error:
+        print(f"avpet.pretrain.cache: error: {error}", file=sys.stderr)
+        return 2
+    print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

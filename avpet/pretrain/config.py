@@ -1,0 +1,248 @@
+"""The pretraining recipe as typed, frozen configuration, loadable from JSON.
+
+Every choice the paper leaves open (SPEC §2 "UNKNOWN") is a field here; docs/pretraining.md gives
+each default and why. A config file holds any subset of the sections below; command-line
+overrides name a field by ``section.field`` (``--optim.lr 1e-3`` or ``optim.lr=1e-3``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..config import from_dict, to_dict
+from ..errors import ConfigError
+
+STRATEGIES = ("similar", "dissimilar", "random", "minibatch", "sequence")
+LEVELS = ("unimodal", "multimodal")
+TARGETS = ("tokens", "cnn")
+PRECISIONS = ("fp32", "bf16", "fp16")
+DEVICES = ("auto", "cpu", "cuda")
+
+
+def _check(condition: bool, message: str) -> None:
+    if not condition:
+        raise ConfigError(message)
+
+
+@dataclass(frozen=True)
+class ModelSection:
+    """Which registered backbone to pretrain (``avpet.list_models()``)."""
+
+    name: str = "avpet_small_mid_lowrank"
+
+
+@dataclass(frozen=True)
+class DataSection:
+    """Where the training clips come from.
+
+    ``train`` is a folder of videos or a CSV manifest (decoded with :mod:`avpet.data`), or a tensor
+    cache (``.safetensors`` with ``visual`` [N, T, 3, F, H, W] and ``audio`` [N, T, 1, M, L], as
+    written by ``python -m avpet.pretrain.cache``). For videos: ``roi`` crops source pixels
+    (rows top:bottom, columns left:right) before resizing, ``augment`` draws random clip starts
+    and augmentations, ``skip_bad_files`` logs and skips unreadable files instead of stopping.
+    """
+
+    train: str = ""
+    num_workers: int = 2
+    roi: tuple[int, int, int, int] | None = None
+    augment: bool = True
+    skip_bad_files: bool = True
+
+    def __post_init__(self):
+        _check(self.num_workers >= 0, f"data.num_workers must be >= 0, got {self.num_workers}")
+        _check(self.roi is None or len(self.roi) == 4, "data.roi is (top, bottom, left, right)")
+
+
+@dataclass(frozen=True)
+class NegativesCfg:
+    """How MEP picks negatives for each masked position (SPEC §2, CANS)."""
+
+    strategy: str = "similar"
+    num_negatives: int = 16
+    interval: float = 0.95
+
+    def __post_init__(self):
+        _check(self.strategy in STRATEGIES, f"negatives.strategy must be one of {STRATEGIES}")
+        _check(self.num_negatives >= 1, "negatives.num_negatives must be >= 1")
+        _check(0.0 < self.interval <= 1.0, "negatives.interval must be in (0, 1]")
+
+
+@dataclass(frozen=True)
+class MEPCfg:
+    """Masked embedding prediction.
+
+    ``replace_probs`` are the chances that a masked token becomes the learned mask token, a random
+    token of the batch, or stays unchanged (BERT's 80/10/10). ``levels`` are the Transformer
+    outputs the prediction is made from. ``target`` is the embedding x the critic scores (and CANS
+    measures distances between): the projected tokens the Transformer takes (``"tokens"``, before
+    masking) or the raw CNN features (``"cnn"``).
+    """
+
+    mask_ratio: float = 0.2
+    replace_probs: tuple[float, float, float] = (0.8, 0.1, 0.1)
+    levels: tuple[str, ...] = ("unimodal", "multimodal")
+    target: str = "tokens"
+    weight: float = 1.0
+
+    def __post_init__(self):
+        _check(0.0 < self.mask_ratio < 1.0, "mep.mask_ratio must be in (0, 1)")
+        _check(
+            len(self.replace_probs) == 3 and min(self.replace_probs) >= 0,
+            "mep.replace_probs must be three non-negative numbers (mask, random, keep)",
+        )
+        _check(abs(sum(self.replace_probs) - 1.0) < 1e-6, "mep.replace_probs must sum to 1")
+        _check(
+            len(self.levels) > 0 and set(self.levels) <= set(LEVELS),
+            f"mep.levels must be a non-empty subset of {LEVELS}",
+        )
+        _check(self.target in TARGETS, f"mep.target must be one of {TARGETS}")
+        _check(self.weight >= 0, "mep.weight must be >= 0")
+
+
+@dataclass(frozen=True)
+class CPPCfg:
+    """Correct pair prediction: the chance a sequence's audio is swapped for another's."""
+
+    mismatch_prob: float = 0.5
+    weight: float = 1.0
+
+    def __post_init__(self):
+        _check(0.0 < self.mismatch_prob < 1.0, "cpp.mismatch_prob must be in (0, 1)")
+        _check(self.weight >= 0, "cpp.weight must be >= 0")
+
+
+@dataclass(frozen=True)
+class OptimCfg:
+    """AdamW with linear warmup then cosine decay to ``min_lr_ratio * lr`` (per optimizer step)."""
+
+    lr: float = 5e-4
+    weight_decay: float = 0.01
+    betas: tuple[float, float] = (0.9, 0.999)
+    eps: float = 1e-8
+    warmup_steps: int = 100
+    min_lr_ratio: float = 0.0
+    clip_grad_norm: float = 1.0
+
+    def __post_init__(self):
+        _check(self.lr > 0, "optim.lr must be > 0")
+        _check(self.weight_decay >= 0, "optim.weight_decay must be >= 0")
+        _check(len(self.betas) == 2 and all(0 <= b < 1 for b in self.betas), "bad optim.betas")
+        _check(self.warmup_steps >= 0, "optim.warmup_steps must be >= 0")
+        _check(0 <= self.min_lr_ratio <= 1, "optim.min_lr_ratio must be in [0, 1]")
+        _check(self.clip_grad_norm >= 0, "optim.clip_grad_norm must be >= 0 (0 turns it off)")
+
+
+@dataclass(frozen=True)
+class TrainCfg:
+    """The loop: batch per rank, length, precision, logging and checkpointing."""
+
+    out_dir: str = "runs/pretrain"
+    batch_size: int = 8
+    grad_accum: int = 1
+    max_steps: int = 1000
+    seed: int = 0
+    device: str = "auto"
+    precision: str = "fp32"
+    log_every: int = 10
+    ckpt_every: int = 100
+    keep_last: int = 3
+
+    def __post_init__(self):
+        _check(self.batch_size >= 2, "train.batch_size must be >= 2 (CPP mismatches within it)")
+        _check(self.grad_accum >= 1, "train.grad_accum must be >= 1")
+        _check(self.max_steps >= 1, "train.max_steps must be >= 1")
+        _check(self.device in DEVICES, f"train.device must be one of {DEVICES}")
+        _check(self.precision in PRECISIONS, f"train.precision must be one of {PRECISIONS}")
+        _check(self.log_every >= 1, "train.log_every must be >= 1")
+        _check(self.ckpt_every >= 1, "train.ckpt_every must be >= 1")
+        _check(self.keep_last >= 1, "train.keep_last must be >= 1")
+
+
+@dataclass(frozen=True)
+class PretrainCfg:
+    """The whole recipe: backbone, data, objectives, negatives, optimizer and loop."""
+
+    model: ModelSection = field(default_factory=ModelSection)
+    data: DataSection = field(default_factory=DataSection)
+    mep: MEPCfg = field(default_factory=MEPCfg)
+    cpp: CPPCfg = field(default_factory=CPPCfg)
+    negatives: NegativesCfg = field(default_factory=NegativesCfg)
+    optim: OptimCfg = field(default_factory=OptimCfg)
+    train: TrainCfg = field(default_factory=TrainCfg)
+
+
+def load_config(path: str | Path | None, overrides: list[str] = ()) -> PretrainCfg:
+    """Read a JSON config (or start from the defaults) and apply overrides.
+
+    ``overrides`` are ``section.field=value`` strings; values are parsed as JSON where they can be
+    (numbers, booleans, lists), else taken as text; a comma-separated text fills a tuple field.
+    """
+    data = to_dict(PretrainCfg()) if path is None else _merge(to_dict(PretrainCfg()), _read(path))
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        section, dot, name = key.strip().removeprefix("--").partition(".")
+        if not sep or not dot or section not in data or name not in data[section]:
+            raise ConfigError(f"bad override {item!r}: expected section.field=value")
+        data[section][name] = _parse_value(raw, data[section][name], key)
+    try:
+        return from_dict(PretrainCfg, data)
+    except TypeError as error:
+        raise ConfigError(f"{path or 'defaults'}: {error}") from error
+
+
+def save_config(cfg: PretrainCfg, path: str | Path) -> None:
+    """Write ``cfg`` as JSON (readable back with :func:`load_config`)."""
+    Path(path).write_text(json.dumps(to_dict(cfg), indent=2) + "\n")
+
+
+def _read(path: str | Path) -> dict:
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as error:
+        raise ConfigError(f"{path}: cannot read config ({error.strerror})") from error
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise ConfigError(f"{path}: not valid JSON: {error}") from error
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: a config must be an object of sections")
+    return data
+
+
+def _merge(defaults: dict, given: dict) -> dict:
+    known = {f.name for f in dataclasses.fields(PretrainCfg)}
+    for section, values in given.items():
+        if section not in known or not isinstance(values, dict):
+            raise ConfigError(f"unknown config section {section!r} (sections: {sorted(known)})")
+        unknown = set(values) - set(defaults[section])
+        if unknown:
+            raise ConfigError(f"unknown field(s) in [{section}]: {sorted(unknown)}")
+        defaults[section].update(values)
+    return defaults
+
+
+def _parse_value(raw: str, current: Any, key: str) -> Any:
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError:
+        value = raw
+    if current is None:
+        return value
+    if isinstance(current, tuple | list) and isinstance(value, str):
+        value = [
+            _parse_value(part, current[0] if current else "", key) for part in value.split(",")
+        ]
+    if isinstance(current, float) and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if isinstance(current, str) and not isinstance(value, str):
+        value = raw
+    if type(value) is not type(current) and not (
+        isinstance(current, tuple | list) and isinstance(value, list)
+    ):
+        raise ConfigError(f"override {key}: expected {type(current).__name__}, got {raw!r}")
+    return value

@@ -1,0 +1,62 @@
+"""Training metrics on rank 0: a JSONL file (one object per logged step) and TensorBoard.
+
+On resume from step ``s`` the JSONL keeps only records up to ``s`` (steps after it are run again)
+and TensorBoard purges its events after ``s``, so both read as one uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+
+class MetricsLog:
+    """Append ``{"step": ..., **metrics}`` lines to ``out_dir/metrics.jsonl`` and scalars to
+    ``out_dir/tensorboard``; does nothing where ``enabled`` is false (ranks other than 0)."""
+
+    def __init__(self, out_dir: str | Path, start_step: int, enabled: bool = True):
+        self.enabled = enabled
+        self.path = Path(out_dir) / "metrics.jsonl"
+        self.writer = None
+        if not enabled:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        _truncate_after(self.path, start_step)
+        from torch.utils.tensorboard import SummaryWriter
+
+        self.writer = SummaryWriter(
+            str(Path(out_dir) / "tensorboard"), purge_step=start_step + 1 if start_step else None
+        )
+
+    def write(self, step: int, metrics: dict[str, float]) -> None:
+        if not self.enabled:
+            return
+        with self.path.open("a") as handle:
+            handle.write(json.dumps({"step": step, **metrics}) + "\n")
+        for key, value in metrics.items():
+            self.writer.add_scalar(f"pretrain/{key}", value, step)
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+
+
+def read_metrics(path: str | Path) -> list[dict]:
+    """The records of a ``metrics.jsonl`` file, in order."""
+    return [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
+
+
+def _truncate_after(path: Path, step: int) -> None:
+    """Drop records of steps after ``step`` (atomically); a fresh run (step 0) starts empty."""
+    kept = []
+    for line in path.read_text().splitlines() if path.exists() else []:
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:  # a line cut short by a killed run
+            continue
+        if record["step"] <= step:
+            kept.append(record)
+    tmp = path.with_suffix(".jsonl.tmp")
+    tmp.write_text("".join(json.dumps(r) + "\n" for r in kept))
+    os.replace(tmp, path)

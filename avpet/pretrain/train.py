@@ -1,0 +1,291 @@
+"""The pretraining loop: DDP, accumulation, clipping, mixed precision, logging, exact resume.
+
+One call of :func:`train` runs on every rank torchrun starts (or alone). Rank 0 writes, under
+``train.out_dir``: ``config.json``, ``metrics.jsonl`` (one object per logged step),
+``tensorboard/``, ``checkpoints/step_*.pt`` and, at the end, ``final/`` (the backbone in the hub
+repo layout: model.safetensors, config.json, README.md).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import random
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+from ..config import to_dict
+from ..errors import CheckpointError, ConfigError
+from ..registry import create_model
+from . import checkpoint as ckpt
+from . import distributed
+from .config import PretrainCfg, save_config
+from .data import ResumableSampler, SeededItems, build_dataset
+from .metrics import MetricsLog
+from .optim import build_optimizer, build_scheduler
+from .wrapper import AVBertPretrainer
+
+
+@dataclass
+class DataPosition:
+    """Where the data stream is: epoch, batches of it consumed, loader generator at its start."""
+
+    epoch: int = 0
+    batch: int = 0
+    generator: torch.Tensor | None = None
+
+
+def train(cfg: PretrainCfg, resume: str | None = None) -> Path:
+    """Pretrain ``cfg.model.name`` and export it; returns the export folder.
+
+    ``resume``: ``None`` starts fresh, ``"auto"`` continues from the newest checkpoint in
+    ``train.out_dir`` if there is one, anything else is a checkpoint path.
+    """
+    ctx = distributed.setup(cfg.train.device)
+    try:
+        return _Trainer(cfg, ctx).run(resume)
+    finally:
+        distributed.teardown()
+
+
+class _Trainer:
+    def __init__(self, cfg: PretrainCfg, ctx: distributed.Context):
+        self.cfg, self.ctx = cfg, ctx
+        tc = cfg.train
+        if tc.precision == "fp16" and ctx.device.type != "cuda":
+            raise ConfigError("train.precision=fp16 needs CUDA; use fp32 or bf16 on CPU")
+        self.out = Path(tc.out_dir)
+        self.ckpt_dir = self.out / "checkpoints"
+        torch.manual_seed(tc.seed)  # identical initial weights on every rank
+        backbone = create_model(cfg.model.name)
+        self.module = AVBertPretrainer(backbone, cfg.mep, cfg.cpp, cfg.negatives).to(ctx.device)
+        _seed_everything(tc.seed + 1 + ctx.rank)  # masks, negatives, dropout differ per rank
+        self.model: nn.Module = (
+            DistributedDataParallel(
+                self.module, device_ids=[ctx.local_rank] if ctx.device.type == "cuda" else None
+            )
+            if ctx.world_size > 1
+            else self.module
+        )
+        self.optimizer = build_optimizer(self.module, cfg.optim)
+        self.scheduler = build_scheduler(self.optimizer, cfg.optim, tc.max_steps)
+        self.scaler = torch.amp.GradScaler("cuda", enabled=tc.precision == "fp16")
+        spec = backbone.pretrained_cfg.input
+        self.dataset = SeededItems(build_dataset(cfg.data, spec), tc.seed)
+        if len(self.dataset) < ctx.world_size * tc.batch_size:
+            raise ConfigError(
+                f"{cfg.data.train}: {len(self.dataset)} sequences, fewer than one batch of "
+                f"{tc.batch_size} on each of {ctx.world_size} ranks"
+            )
+        self.sampler = ResumableSampler(self.dataset, ctx.world_size, ctx.rank, tc.seed)
+        self.loader_generator = torch.Generator().manual_seed(tc.seed + ctx.rank)
+        self.position = DataPosition()
+        self.step = 0
+
+    # ---- data -------------------------------------------------------------------------------
+
+    def _batches(self) -> Iterator[dict[str, torch.Tensor]]:
+        """Batches forever, epoch after epoch, starting at ``self.position``."""
+        tc, pos = self.cfg.train, self.position
+        while True:
+            self.sampler.set_position(pos.epoch, pos.batch * tc.batch_size)
+            self.dataset.set_epoch(pos.epoch)
+            if pos.generator is None:
+                pos.generator = self.loader_generator.get_state()
+            else:
+                self.loader_generator.set_state(pos.generator)
+            loader = DataLoader(
+                self.dataset,
+                batch_size=tc.batch_size,
+                sampler=self.sampler,
+                num_workers=self.cfg.data.num_workers,
+                drop_last=True,
+                generator=self.loader_generator,
+                pin_memory=self.ctx.device.type == "cuda",
+            )
+            for batch in loader:
+                pos.batch += 1
+                yield batch
+            pos.epoch, pos.batch, pos.generator = pos.epoch + 1, 0, None
+
+    # ---- checkpoints --------------------------------------------------------------------------
+
+    def _state(self) -> dict[str, Any]:
+        pos = self.position
+        return {
+            "step": self.step,
+            "model": self.module.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            "data": {"epoch": pos.epoch, "batch": pos.batch},
+            "loader_generators": distributed.gather_objects(
+                self.loader_generator.get_state() if pos.generator is None else pos.generator
+            ),
+            "rng": distributed.gather_objects(ckpt.capture_rng()),
+            "world_size": self.ctx.world_size,
+            "config": to_dict(self.cfg),
+        }
+
+    def _save(self) -> None:
+        state = self._state()  # collective: every rank takes part
+        if self.ctx.is_main:
+            ckpt.save_checkpoint(state, self.ckpt_dir, self.cfg.train.keep_last)
+        distributed.barrier()
+
+    def _resume(self, resume: str) -> None:
+        found = self._load_for_resume(resume)
+        if found is None:
+            return
+        path, state = found
+        if state["world_size"] != self.ctx.world_size:
+            raise CheckpointError(
+                path,
+                f"written by {state['world_size']} ranks; resume it with the same number "
+                f"(this run has {self.ctx.world_size}) to continue exactly",
+            )
+        try:
+            self.module.load_state_dict(state["model"])
+            self.optimizer.load_state_dict(state["optimizer"])
+        except (RuntimeError, ValueError, KeyError) as error:
+            raise CheckpointError(
+                path, f"does not match this model or optimizer: {error}"
+            ) from error
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.scaler.load_state_dict(state["scaler"])
+        data = state["data"]
+        generator = state["loader_generators"][self.ctx.rank]
+        self.position = DataPosition(data["epoch"], data["batch"], generator)
+        ckpt.restore_rng(state["rng"][self.ctx.rank])
+        self.step = state["step"]
+        if self.ctx.is_main:
+            print(f"resumed from {path} at step {self.step}", flush=True)
+
+    def _load_for_resume(self, resume: str) -> tuple[Path, dict[str, Any]] | None:
+        """The checkpoint to resume from and its state (``None``: nothing to resume)."""
+        if resume != "auto":
+            return Path(resume), ckpt.load_checkpoint(resume)
+        found = ckpt.list_checkpoints(self.ckpt_dir)
+        if not found:
+            return None
+        try:
+            return found[-1], ckpt.load_checkpoint(found[-1])
+        except CheckpointError as error:
+            previous = next((p for p in reversed(found[:-1]) if _loads(p)), None)
+            hint = f"; {previous} is intact (--resume-from it)" if previous else ""
+            raise CheckpointError(found[-1], f"{error.reason}{hint}") from error
+
+    # ---- loop ---------------------------------------------------------------------------------
+
+    def run(self, resume: str | None) -> Path:
+        tc, ctx = self.cfg.train, self.ctx
+        if resume:
+            self._resume(resume)
+        log = MetricsLog(self.out, self.step, enabled=ctx.is_main)
+        if ctx.is_main:
+            save_config(self.cfg, self.out / "config.json")
+        autocast = torch.autocast(
+            ctx.device.type,
+            dtype=torch.bfloat16 if tc.precision == "bf16" else torch.float16,
+            enabled=tc.precision != "fp32",
+        )
+        batches = self._batches()
+        self.model.train()
+        progress = tqdm(
+            total=tc.max_steps, initial=self.step, disable=not ctx.is_main, desc="pretrain"
+        )
+        while self.step < tc.max_steps:
+            started = time.perf_counter()
+            totals = self._accumulate(batches, autocast)
+            grad_norm = self._optimizer_step()
+            self.step += 1
+            if self.step % tc.log_every == 0 or self.step == tc.max_steps:
+                metrics = distributed.mean_across_ranks(totals, ctx.device)
+                metrics.update(
+                    lr=self.scheduler.get_last_lr()[0],
+                    grad_norm=grad_norm,
+                    epoch=self.position.epoch,
+                    sec_per_step=time.perf_counter() - started,
+                )
+                log.write(self.step, metrics)
+                progress.set_postfix(loss=f"{metrics['loss']:.4f}")
+            progress.update(1)
+            if self.step % tc.ckpt_every == 0 or self.step == tc.max_steps:
+                self._save()
+        progress.close()
+        log.close()
+        return self._export()
+
+    def _accumulate(
+        self, batches: Iterator[dict], autocast: contextlib.AbstractContextManager
+    ) -> dict[str, float]:
+        """Forward and backward ``grad_accum`` micro-batches; their mean losses as floats."""
+        accum = self.cfg.train.grad_accum
+        totals: dict[str, float] = {}
+        for micro in range(accum):
+            batch = next(batches)
+            visual = batch["visual"].to(self.ctx.device, non_blocking=True)
+            audio = batch["audio"].to(self.ctx.device, non_blocking=True)
+            last = micro == accum - 1
+            sync = (
+                contextlib.nullcontext()
+                if last or self.model is self.module
+                else self.model.no_sync()
+            )
+            with sync:
+                with autocast:
+                    losses = self.model(visual, audio)
+                self.scaler.scale(losses["loss"] / accum).backward()
+            for key, value in losses.items():
+                totals[key] = totals.get(key, 0.0) + value.item() / accum
+        return totals
+
+    def _optimizer_step(self) -> float:
+        """Unscale, clip, step optimizer and schedule; returns the gradient norm before clipping."""
+        self.scaler.unscale_(self.optimizer)
+        clip = self.cfg.optim.clip_grad_norm
+        norm = torch.nn.utils.clip_grad_norm_(
+            self.module.parameters(), clip if clip > 0 else float("inf")
+        )
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.scheduler.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        return float(norm)
+
+    def _export(self) -> Path:
+        final = self.out / "final"
+        if self.ctx.is_main:
+            from ..hub import save_pretrained
+
+            save_pretrained(
+                self.module.backbone,
+                final,
+                training_data=f"self-supervised MEP + CPP pretraining on {self.cfg.data.train} "
+                f"({self.step} steps, {self.ctx.world_size} ranks)",
+            )
+        distributed.barrier()
+        return final
+
+
+def _loads(path: Path) -> bool:
+    try:
+        ckpt.load_checkpoint(path)
+    except CheckpointError:
+        return False
+    return True
+
+
+def _seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)

@@ -1,0 +1,122 @@
+"""The pretraining module: an AVBERT backbone plus everything only pretraining needs.
+
+The MEP critics, the CPP head and the mask tokens live here, not in the backbone, so the backbone
+keeps the parameter counts of SPEC §1 and exports alone. One ``forward`` runs one training step's
+computation, which is what DistributedDataParallel wraps:
+
+1. ``backbone.embed``: CNN features x [B, T, C_m] and tokens [B, T, D] per modality;
+2. CPP pairing: with chance ``cpp.mismatch_prob`` a sequence gets another sequence's audio;
+3. MEP masking: a few positions per sequence and modality are corrupted (mask token, random token,
+   or unchanged);
+4. ``backbone.encode``; at each configured level (unimodal / multimodal outputs) each masked output
+   õ_t is scored against the pool of embeddings x (``mep.target``: projected tokens or raw CNN
+   features, before masking) gathered from every rank, InfoNCE over the positive x_t and the
+   sampler's negatives;
+5. CPP on the last stage's ``[y_BOS_v ; y_BOS_a]``.
+
+Loss = ``mep.weight * mean(MEP terms) + cpp.weight * CPP``.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from ..errors import ConfigError
+from .cans import select_negatives
+from .config import CPPCfg, MEPCfg, NegativesCfg
+from .distributed import gather_with_grad, rank
+from .masking import choose_masked, corrupt
+from .objectives import CPPHead, MEPHead, cpp_loss, mep_loss, mismatch_pairs
+
+MODALITIES = ("visual", "audio")
+
+
+class AVBertPretrainer(nn.Module):
+    """``backbone`` (an :class:`avpet.models.avbert.AVBert`) with MEP and CPP heads."""
+
+    def __init__(self, backbone: nn.Module, mep: MEPCfg, cpp: CPPCfg, negatives: NegativesCfg):
+        super().__init__()
+        self.backbone = backbone
+        self.mep_cfg, self.cpp_cfg, self.negatives_cfg = mep, cpp, negatives
+        dim = backbone.cfg.transformer.dim
+        eps = backbone.cfg.transformer.eps
+        embed_dims = {
+            "visual": backbone.visual_cnn.num_features if mep.target == "cnn" else dim,
+            "audio": backbone.audio_cnn.num_features if mep.target == "cnn" else dim,
+        }
+        self.mask_tokens = nn.Parameter(torch.randn(len(MODALITIES), dim) * 0.02)
+        self.mep_heads = nn.ModuleDict(
+            {
+                f"{level}_{m}": MEPHead(dim, embed_dims[m], eps)
+                for level in mep.levels
+                for m in MODALITIES
+            }
+        )
+        self.cpp_head = CPPHead(dim, eps)
+
+    def forward(self, visual: Tensor, audio: Tensor) -> dict[str, Tensor]:
+        """Losses of one batch: visual [B, T, 3, F, H, W] and audio [B, T, 1, M, L] →
+        ``{"loss", "mep", "cpp", "mep_<level>_<modality>"...}`` (scalars)."""
+        feats = self.backbone.embed(visual=visual, audio=audio)
+        b, t = feats["visual_tokens"].shape[:2]
+        source, matched = mismatch_pairs(b, self.cpp_cfg.mismatch_prob)
+        sources = {"visual": torch.arange(b), "audio": source}
+        masked = {m: choose_masked(b, t, self.mep_cfg.mask_ratio) for m in MODALITIES}
+        inputs = {
+            m: corrupt(
+                feats[f"{m}_tokens"][sources[m].to(visual.device)],
+                masked[m],
+                self.mask_tokens[i],
+                self.mep_cfg.replace_probs,
+            )
+            for i, m in enumerate(MODALITIES)
+        }
+        out = self.backbone.encode(visual_tokens=inputs["visual"], audio_tokens=inputs["audio"])
+        losses = {}
+        for m in MODALITIES:
+            target = feats[f"{m}_{self.mep_cfg.target}"]
+            losses.update(self._mep(m, target, out, sources[m], masked[m]))
+        mep = torch.stack(list(losses.values())).mean()
+        cpp = cpp_loss(self.cpp_head(out["visual_bos"], out["audio_bos"]), matched.to(mep.device))
+        losses.update(
+            loss=self.mep_cfg.weight * mep + self.cpp_cfg.weight * cpp, mep=mep.detach(), cpp=cpp
+        )
+        return losses
+
+    def _mep(
+        self, modality: str, target: Tensor, out: dict[str, Tensor], source: Tensor, masked: Tensor
+    ) -> dict[str, Tensor]:
+        """MEP terms of one modality: ``target`` [B, T, C] local embeddings x, ``source`` [B] whose
+        embeddings each sequence was given, ``masked`` bool [B, T]."""
+        b, t, _ = target.shape
+        pool = gather_with_grad(target.flatten(0, 1))  # [world * B * T, C], rank-major
+        offset = rank() * b
+        sequence = torch.arange(pool.shape[0] // t, device=pool.device).repeat_interleave(t)
+        positive_all = (offset + source)[:, None] * t + torch.arange(t)  # [B, T]
+        positive = positive_all[masked].to(pool.device)
+        negatives = select_negatives(pool.detach(), positive, sequence, self.negatives_cfg)
+        terms = {}
+        for level in self.mep_cfg.levels:
+            outputs = self._level_outputs(level, modality, out, t)[masked.to(pool.device)]
+            scores = self.mep_heads[f"{level}_{modality}"](outputs, pool)
+            terms[f"mep_{level}_{modality}"] = mep_loss(scores, positive, negatives)
+        return terms
+
+    @staticmethod
+    def _level_outputs(level: str, modality: str, out: dict[str, Tensor], t: int) -> Tensor:
+        """Outputs at the clip positions (BOS excluded) [B, T, D] of one level and modality."""
+        if level == "unimodal":
+            if modality not in out:
+                raise ConfigError(
+                    "mep.levels has 'unimodal' but this backbone has no unimodal Transformers "
+                    "(early fusion): use mep.levels=multimodal"
+                )
+            return out[modality][:, 1:]
+        if "multimodal" not in out:
+            raise ConfigError(
+                "mep.levels has 'multimodal' but this backbone has no multimodal Transformer "
+                "(late fusion): use mep.levels=unimodal"
+            )
+        start = 1 if modality == "visual" else t + 2
+        return out["multimodal"][:, start : start + t]

@@ -101,7 +101,7 @@ def main() -> int:
         **timings(code, args.clips, args.batch, args.reps),
     }
     for which in ("official", "avpet"):
-        proc = subprocess.multimodal_output(
+        proc = subprocess.run(
             [
                 sys.executable,
                 __file__,

@@ -20,7 +20,9 @@ class InputSpec:
 
     Visual input per sequence is ``[T, 3, frames, size, size]`` (RGB in [0, 1], then normalised
     with ``mean``/``std``); audio input is ``[T, 1, n_mels, mel_frames]`` log-mel spectrograms.
-    One clip spans ``frames / fps`` seconds of video and the same time span of audio.
+    One clip spans ``frames / fps`` seconds of video and the same time span of audio. ``roi`` is
+    the crop of the source frame, ``(top, bottom, left, right)`` in source pixels, that weights were
+    trained on (GRID's mouth region, say); ``None`` is the whole frame.
     """
 
     num_clips: int = 4
@@ -34,6 +36,7 @@ class InputSpec:
     n_mels: int = 80
     mel_frames: int = 128
     log_offset: float = 1e-6
+    roi: tuple[int, int, int, int] | None = None
 
     def __post_init__(self):
         if not 1 <= self.num_clips <= 21:
@@ -45,6 +48,10 @@ class InputSpec:
                 raise ConfigError(f"InputSpec.{name} must be positive, got {getattr(self, name)}")
         if self.fps <= 0:
             raise ConfigError(f"InputSpec.fps must be positive, got {self.fps}")
+        if self.roi is not None and not (
+            len(self.roi) == 4 and 0 <= self.roi[0] < self.roi[1] and 0 <= self.roi[2] < self.roi[3]
+        ):
+            raise ConfigError(f"InputSpec.roi must be (top, bottom, left, right), got {self.roi}")
 
     @property
     def clip_seconds(self) -> float:

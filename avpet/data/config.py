@@ -19,6 +19,7 @@ class DataConfig:
         input: the model's input spec (clips, frames, fps, sizes, mean/std, audio front end).
         roi: optional crop box in source pixels ``(top, bottom, left, right)`` (rows top:bottom,
             columns left:right), applied before any resize; GRID's mouth: ``(150, 246, 118, 214)``.
+            Resolved from the input spec's ``roi`` (the crop the weights were trained on).
         use_test_size: evaluate at ``input.test_size`` instead of ``input.size``.
         scale_jitter: training resizes the shorter side to ``size * U(lo, hi)`` before the crop.
         hflip: training probability of a horizontal flip (one draw per sequence).
@@ -84,7 +85,8 @@ def resolve_data_config(model_or_cfg: Any, **overrides: Any) -> DataConfig:
     if isinstance(model_or_cfg, DataConfig):
         cfg = model_or_cfg
     else:
-        cfg = DataConfig(input=_input_spec(model_or_cfg))
+        spec = _input_spec(model_or_cfg)
+        cfg = DataConfig(input=spec, roi=spec.roi)
     own = {f.name for f in dataclasses.fields(DataConfig)}
     spec_overrides = {k: v for k, v in overrides.items() if k not in own}
     unknown = set(spec_overrides) - {f.name for f in dataclasses.fields(InputSpec)}

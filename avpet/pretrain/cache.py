@@ -1,10 +1,12 @@
 """Decode videos once into a clip cache that pretraining reads as ``data.train``.
 
 ``python -m avpet.pretrain.cache SOURCE --model NAME --out clips.safetensors [--limit N]
-[--roi TOP BOTTOM LEFT RIGHT]``: SOURCE is a folder or CSV manifest of videos; each video gives one
-sequence of the model's ``num_clips`` clips at uniform starts (no augmentation), stored as
-``visual`` [N, T, 3, F, H, W] and ``audio`` [N, T, 1, M, L]. Useful where decoding is the
-bottleneck (small CPUs, tests); training from a cache sees the same clips every epoch.
+[--roi TOP BOTTOM LEFT RIGHT] [--views K]``: SOURCE is a folder or CSV manifest of videos; each
+video gives one sequence of the model's ``num_clips`` clips at uniform starts (no augmentation),
+or, with ``--views K``, K training views (random clip starts and the training augmentations, view
+k seeded by k), stored as ``visual`` [N·K, T, 3, F, H, W] and ``audio`` [N·K, T, 1, M, L]. Useful
+where decoding is the bottleneck (small CPUs, tests); training from a cache sees the same clips
+every epoch, so several views make up for part of the augmentation it loses.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from torch.utils.data import DataLoader, Subset
 from ..data import VideoDataset, resolve_data_config
 from ..errors import AvpetError
 from ..registry import get_pretrained_cfg
+from .data import SeededItems
 
 
 def build_cache(
@@ -29,16 +32,20 @@ def build_cache(
     limit: int | None = None,
     roi: tuple[int, int, int, int] | None = None,
     num_workers: int = 0,
+    views: int = 0,
 ) -> Path:
-    """Decode up to ``limit`` videos of ``source`` for ``model``'s input spec into ``out``."""
+    """Decode up to ``limit`` videos of ``source`` for ``model``'s input spec into ``out``
+    (``views`` augmented training views per video, or one uniform view if 0)."""
     cfg = resolve_data_config(get_pretrained_cfg(model), roi=roi)
-    dataset = VideoDataset(source, cfg, is_training=False)
+    dataset = VideoDataset(source, cfg, is_training=views > 0)
     if limit is not None:
         dataset = Subset(dataset, range(min(limit, len(dataset))))
     visual, audio = [], []
-    for batch in DataLoader(dataset, batch_size=8, num_workers=num_workers):
-        visual.append(batch["visual"])
-        audio.append(batch["audio"])
+    for view in range(max(views, 1)):
+        seeded = SeededItems(dataset, seed=view)
+        for batch in DataLoader(seeded, batch_size=8, num_workers=num_workers):
+            visual.append(batch["visual"])
+            audio.append(batch["audio"])
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     save_file(
@@ -57,6 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--limit", type=int, help="use the first N videos only")
     parser.add_argument("--roi", type=int, nargs=4, metavar=("TOP", "BOTTOM", "LEFT", "RIGHT"))
     parser.add_argument("--num-workers", type=int, default=0)
+    parser.add_argument("--views", type=int, default=0, help="augmented views per video")
     args = parser.parse_args(argv)
     try:
         path = build_cache(
@@ -66,6 +74,7 @@ def main(argv: list[str] | None = None) -> int:
             args.limit,
             tuple(args.roi) if args.roi else None,
             args.num_workers,
+            args.views,
         )
     except AvpetError as error:
         print(f"avpet.pretrain.cache: error: {error}", file=sys.stderr)

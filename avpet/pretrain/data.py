@@ -118,7 +118,7 @@ def build_dataset(data: DataSection, spec: InputSpec) -> Dataset:
 
     return VideoDataset(
         path,
-        resolve_data_config(spec, roi=data.roi),
+        resolve_data_config(spec),
         is_training=data.augment,
         on_error="skip" if data.skip_bad_files else "raise",
     )

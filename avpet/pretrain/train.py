@@ -12,7 +12,7 @@ import contextlib
 import random
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +67,9 @@ class _Trainer:
         self.ckpt_dir = self.out / "checkpoints"
         torch.manual_seed(tc.seed)  # identical initial weights on every rank
         backbone = create_model(cfg.model.name)
+        if cfg.data.roi is not None:  # the crop trained on travels with the exported weights
+            spec = replace(backbone.pretrained_cfg.input, roi=cfg.data.roi)
+            backbone.pretrained_cfg = replace(backbone.pretrained_cfg, input=spec)
         self.module = AVBertPretrainer(backbone, cfg.mep, cfg.cpp, cfg.negatives).to(ctx.device)
         _seed_everything(tc.seed + 1 + ctx.rank)  # masks, negatives, dropout differ per rank
         self.model: nn.Module = (

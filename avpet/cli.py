@@ -16,6 +16,7 @@ from .errors import AvpetError
 # name -> (module, one-line help); modules listed here must exist.
 _COMMANDS: dict[str, tuple[str, str]] = {
     "info": ("avpet.cli", "show a model's input spec, pretrained tags and parameter counts"),
+    "eval": ("avpet.eval.cli", "frozen-feature benchmarks on real data: GRID words, FSDD digits"),
     "extract": ("avpet.extract", "save a model's features of videos as safetensors"),
     "convert-official": ("avpet.convert", "convert the official AVBERT checkpoint to a hub repo"),
 }

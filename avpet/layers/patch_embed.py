@@ -15,8 +15,13 @@ from ..errors import ConfigError
 
 
 def _check_grid(grid: tuple[int, ...], buckets: tuple[int, ...], what: str) -> None:
-    if any(g > b for g, b in zip(grid, buckets)) or any(g == 0 for g in grid):
+    if any(g > b for g, b in zip(grid, buckets, strict=True)) or any(g == 0 for g in grid):
         raise ConfigError(f"{what} patch grid {grid} does not fit the position buckets {buckets}")
+
+
+def _pre_projection(dim: int, enabled: bool) -> nn.Module:
+    """VATT-MA's per-modality ``Linear(D, D) + GELU`` between patches and positions."""
+    return nn.Sequential(nn.Linear(dim, dim), nn.GELU()) if enabled else nn.Identity()
 
 
 class VideoPatchEmbed(nn.Module):
@@ -29,10 +34,12 @@ class VideoPatchEmbed(nn.Module):
         buckets: tuple[int, int, int] = (8, 14, 14),
         dropout: float = 0.1,
         eps: float = 1e-6,
+        pre_projection: bool = False,
     ):
         super().__init__()
         self.buckets = buckets
         self.proj = nn.Conv3d(3, dim, kernel_size=patch, stride=patch)
+        self.pre_proj = _pre_projection(dim, pre_projection)
         self.pos = nn.ModuleList(nn.Embedding(n, dim) for n in buckets)
         self.norm = nn.LayerNorm(dim, eps=eps)
         self.drop = nn.Dropout(dropout)
@@ -54,17 +61,26 @@ class VideoPatchEmbed(nn.Module):
             + self.pos[1](ids[1])[None, :, None]
             + self.pos[2](ids[2])[None, None, :]
         )  # [t, h, w, D]
-        tokens = x.flatten(2).transpose(1, 2) + self.norm(pos).flatten(0, 2)
+        tokens = self.pre_proj(x.flatten(2).transpose(1, 2)) + self.norm(pos).flatten(0, 2)
         return self.drop(tokens)
 
 
 class WavePatchEmbed(nn.Module):
-    """``[B, S]`` or ``[B, 1, S]`` waveform → ``[B, S/patch, D]`` via a strided Conv1d (VATT: 128)."""
+    """Waveform ``[B, S]`` or ``[B, 1, S]`` → ``[B, S/patch, D]``, strided Conv1d (VATT: 128)."""
 
-    def __init__(self, dim: int, patch: int = 128, buckets: int = 1200, dropout: float = 0.1, eps: float = 1e-6):
+    def __init__(
+        self,
+        dim: int,
+        patch: int = 128,
+        buckets: int = 1200,
+        dropout: float = 0.1,
+        eps: float = 1e-6,
+        pre_projection: bool = False,
+    ):
         super().__init__()
         self.buckets = buckets
         self.proj = nn.Conv1d(1, dim, kernel_size=patch, stride=patch)
+        self.pre_proj = _pre_projection(dim, pre_projection)
         self.pos = nn.Embedding(buckets, dim)
         self.norm = nn.LayerNorm(dim, eps=eps)
         self.drop = nn.Dropout(dropout)
@@ -78,4 +94,4 @@ class WavePatchEmbed(nn.Module):
         x = self.proj(wave if wave.dim() == 3 else wave.unsqueeze(1))  # [B, D, n]
         _check_grid((x.shape[2],), (self.buckets,), "audio")
         pos = self.norm(self.pos(torch.arange(x.shape[2], device=x.device)))
-        return self.drop(x.transpose(1, 2) + pos)
+        return self.drop(self.pre_proj(x.transpose(1, 2)) + pos)

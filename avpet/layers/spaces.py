@@ -8,6 +8,7 @@ video-audio space S_va, ``video_vt`` and ``text_vt`` in the video-text space S_v
   audio space), text → S_vat linear.
 * ``disjoint``: separate linear maps video → S_va, video → S_vt, audio → S_va, text → S_vt.
 * ``shared``: one space; video, audio and text each by one linear map (``video_va is video_vt``).
+* ``none``: no heads (a backbone used alone, e.g. for fine-tuning).
 """
 
 from __future__ import annotations
@@ -18,12 +19,12 @@ from torch import Tensor, nn
 
 from ..errors import ConfigError
 
-SPACE_KINDS = ("fac", "disjoint", "shared")
+SPACE_KINDS = ("fac", "disjoint", "shared", "none")
 
 
 @dataclass(frozen=True)
 class SpacesCfg:
-    """``kind`` of joint space; ``va_dim`` = size of S_va (512), ``vt_dim`` of S_vt / S_vat (256)."""
+    """``kind`` of joint space; sizes of S_va (``va_dim``, 512) and S_vt/S_vat (``vt_dim``, 256)."""
 
     kind: str = "fac"
     va_dim: int = 512
@@ -37,16 +38,31 @@ class SpacesCfg:
             raise ConfigError(f"space sizes must be positive, got {self.va_dim}, {self.vt_dim}")
 
 
-class JointSpaces(nn.Module):
-    """Maps pooled features ``[B, C_m]`` of each modality into the joint spaces of ``cfg.kind``."""
+def _linear(cin: int | None, cout: int) -> nn.Linear | None:
+    return None if cin is None else nn.Linear(cin, cout)
 
-    def __init__(self, cfg: SpacesCfg, video_dim: int, audio_dim: int, text_dim: int):
+
+class JointSpaces(nn.Module):
+    """Maps pooled features ``[B, C_m]`` of each modality into the joint spaces of ``cfg.kind``.
+
+    A modality whose feature size is ``None`` gets no branch.
+    """
+
+    def __init__(
+        self, cfg: SpacesCfg, video_dim: int | None, audio_dim: int | None, text_dim: int | None
+    ):
         super().__init__()
+        if cfg.kind == "none":
+            raise ConfigError("JointSpaces needs a space kind other than 'none'")
         self.cfg = cfg
         va, vt, eps = cfg.va_dim, cfg.vt_dim, cfg.bn_eps
         self.video_va: nn.Module | None = None
         self.va_to_vt: nn.Module | None = None
         self.video_vt: nn.Module | None = None
+        self.audio_va = _linear(audio_dim, vt if cfg.kind == "shared" else va)
+        self.text_vt = _linear(text_dim, vt)
+        if video_dim is None:
+            return
         if cfg.kind == "fac":
             self.video_va = nn.Sequential(
                 nn.Linear(video_dim, va, bias=False),
@@ -58,17 +74,11 @@ class JointSpaces(nn.Module):
             self.va_to_vt = nn.Sequential(
                 nn.ReLU(), nn.Linear(va, vt, bias=False), nn.BatchNorm1d(vt, eps=eps)
             )
-            self.audio_va = nn.Linear(audio_dim, va)
-            self.text_vt = nn.Linear(text_dim, vt)
         elif cfg.kind == "disjoint":
             self.video_va = nn.Linear(video_dim, va)
             self.video_vt = nn.Linear(video_dim, vt)
-            self.audio_va = nn.Linear(audio_dim, va)
-            self.text_vt = nn.Linear(text_dim, vt)
         else:
             self.video_vt = nn.Linear(video_dim, vt)
-            self.audio_va = nn.Linear(audio_dim, vt)
-            self.text_vt = nn.Linear(text_dim, vt)
 
     def forward(
         self, video: Tensor | None = None, audio: Tensor | None = None, text: Tensor | None = None

@@ -1,0 +1,88 @@
+"""FSDD: recording names, centred clips, leave-one-speaker-out, the benchmark end to end."""
+
+import json
+
+import pytest
+import torch
+
+from avpet.cli import main
+from avpet.errors import ConfigError, MediaError
+from avpet.eval import fsdd
+
+
+def test_find_recordings_subsets_per_speaker_and_digit(data_dir):
+    recordings = fsdd.find_recordings(data_dir / "fsdd", per_digit=2)
+    assert len(recordings) == 6 * 10 * 2
+    assert {r.index for r in recordings} == {0, 1}
+    assert all(r.path.stem == f"{r.digit}_{r.speaker}_{r.index}" for r in recordings)
+    with pytest.raises(ConfigError):
+        fsdd.find_recordings(data_dir / "fsdd", per_digit=0)
+
+
+def test_bad_names_and_files_are_named(tmp_path):
+    (tmp_path / "hello.wav").write_bytes(b"RIFF")
+    with pytest.raises(MediaError, match="hello.wav: FSDD names"):
+        fsdd.find_recordings(tmp_path)
+    with pytest.raises(MediaError, match="hello.wav: not a readable audio file"):
+        fsdd.read_waveform(tmp_path / "hello.wav", 16000)
+    with pytest.raises(MediaError, match="missing.wav: no such file"):
+        fsdd.read_waveform(tmp_path / "missing.wav", 16000)
+
+
+def test_read_waveform_resamples(data_dir):
+    path = data_dir / "fsdd" / "recordings" / "0_george_0.wav"
+    native = fsdd.read_waveform(path, 8000)
+    doubled = fsdd.read_waveform(path, 16000)
+    assert abs(len(doubled) - 2 * len(native)) <= 64
+    assert native.abs().max() > 0.01
+
+
+def test_centred_clips_pad_both_ends_and_cap_the_count():
+    wave = torch.arange(1, 16, dtype=torch.float32)  # 15 samples
+    out = fsdd.centred_clips(wave, clip_samples=10, max_clips=4)
+    assert out.shape == (2, 10)
+    flat = out.reshape(-1)
+    assert flat[:2].eq(0).all() and flat[-3:].eq(0).all()
+    assert torch.equal(flat[2:17], wave)
+    capped = fsdd.centred_clips(torch.arange(100.0), clip_samples=10, max_clips=3)
+    assert torch.equal(capped.reshape(-1), torch.arange(35.0, 65.0))
+
+
+def test_leave_one_speaker_out_fits_on_other_speakers_only():
+    recordings = [
+        fsdd.Recording(path=None, digit=d, speaker=s, index=i)
+        for s in ("a", "b", "c")
+        for d in range(2)
+        for i in range(3)
+    ]
+    features = torch.arange(len(recordings), dtype=torch.float64).view(-1, 1).numpy()
+    seen = {}
+
+    def fit(train_x, train_y, test_x, test_y, cfg):
+        seen[len(seen)] = (set(train_x[:, 0]), set(test_x[:, 0]))
+        return 0.5
+
+    result = fsdd.leave_one_speaker_out(features, recordings, None, fit=fit)
+    assert result == {"a": 0.5, "b": 0.5, "c": 0.5}
+    for train, test in seen.values():
+        assert len(test) == 6 and not train & test and len(train) == 12
+
+
+@pytest.mark.slow
+def test_cli_baseline_and_random_init(data_dir, capsys):
+    fsdd_dir = data_dir / "fsdd"
+    rc = main(f"eval fsdd --baseline --data {fsdd_dir} --per-digit 5 --probe-c 1.0 --json".split())
+    assert rc == 0
+    baseline = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert baseline["n_recordings"] == 300
+    assert set(baseline["digit_acc"]) == set(
+        ["george", "jackson", "lucas", "nicolas", "theo", "yweweler"]
+    )
+    assert baseline["digit_acc_mean"] > 0.25  # chance 0.1
+    args = f"--data {fsdd_dir} --per-digit 2 --probe-c 1.0 --all-levels --json"
+    rc = main(["eval", "fsdd", "--model", "avpet_small_mid_lowrank", *args.split()])
+    assert rc == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert result["level"] == "unimodal" and result["n_recordings"] == 120
+    assert set(result["levels"]) == {"cnn", "unimodal", "multimodal", "bos"}
+    assert all(0.0 <= v <= 1.0 for v in [*result["digit_acc"].values(), *result["levels"].values()])

@@ -15,7 +15,7 @@ from typing import Any
 
 from torch import nn
 
-from .config import PretrainedCfg
+from .config import PretrainedCfg, replace_nested
 from .errors import ConfigError, HubError
 
 ModelBuilder = Callable[..., nn.Module]
@@ -30,6 +30,20 @@ def register_model(name: str, builder: ModelBuilder, default_cfg: PretrainedCfg)
         raise ConfigError(f"model {name!r} is registered twice")
     _builders[name] = builder
     _pretrained_cfgs[name] = {"": replace(default_cfg, tag="")}
+
+
+def register_configured(
+    name: str, model_cls: Callable[..., nn.Module], base: Any, default_cfg: PretrainedCfg
+) -> None:
+    """Register ``name`` as ``model_cls(cfg, pretrained_cfg, name)``, where ``cfg`` is the config
+    dataclass ``base`` with the caller's overrides applied (``replace_nested``)."""
+
+    def build(pretrained_cfg: PretrainedCfg, **overrides: Any) -> nn.Module:
+        return model_cls(replace_nested(base, **overrides), pretrained_cfg, name)
+
+    build.__name__ = name
+    build.__doc__ = f"Build ``{name}``."
+    register_model(name, build, default_cfg)
 
 
 def register_pretrained(name: str, cfg: PretrainedCfg) -> None:

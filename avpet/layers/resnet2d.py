@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from torch import Tensor, nn
 
 from ..errors import ConfigError
+from .conv import Bottleneck, conv_bn
 from .temporal_shift import TemporalShift
 
 
@@ -32,29 +33,17 @@ class ResNet2dCfg:
         return self.width * 2 ** (len(self.layers) - 1) * self.expansion
 
 
-def _conv_bn(cin: int, cout: int, kernel: int, stride: int = 1, relu: bool = True) -> nn.Sequential:
-    layers = [nn.Conv2d(cin, cout, kernel, stride, kernel // 2, bias=False), nn.BatchNorm2d(cout)]
-    return nn.Sequential(*layers, nn.ReLU(inplace=True)) if relu else nn.Sequential(*layers)
-
-
-class Bottleneck(nn.Module):
+def shifted_bottleneck(cin: int, width: int, cout: int, stride: int, frames: int) -> Bottleneck:
     """``shift → 1×1 → 3×3 (stride) → 1×1`` plus a (projection) shortcut."""
-
-    def __init__(self, cin: int, width: int, cout: int, stride: int, frames: int):
-        super().__init__()
-        self.shift = TemporalShift(frames)
-        self.conv1 = _conv_bn(cin, width, 1)
-        self.conv2 = _conv_bn(width, width, 3, stride)
-        self.conv3 = _conv_bn(width, cout, 1, relu=False)
-        self.shortcut = (
-            _conv_bn(cin, cout, 1, stride, relu=False)
-            if cin != cout or stride != 1
-            else nn.Identity()
-        )
-        self.relu = nn.ReLU(inplace=True)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.relu(self.shortcut(x) + self.conv3(self.conv2(self.conv1(self.shift(x)))))
+    return Bottleneck(
+        nn.Sequential(TemporalShift(frames), conv_bn(nn.Conv2d, cin, width, 1)),
+        conv_bn(nn.Conv2d, width, width, 3, stride),
+        conv_bn(nn.Conv2d, width, cout, 1, relu=False),
+        nn.Conv2d,
+        cin,
+        cout,
+        stride,
+    )
 
 
 class ResNet2d(nn.Module):
@@ -64,13 +53,15 @@ class ResNet2d(nn.Module):
     def __init__(self, cfg: ResNet2dCfg, frames: int = 0):
         super().__init__()
         self.cfg = cfg
-        self.stem = nn.Sequential(_conv_bn(cfg.in_channels, cfg.width, 7, 2), nn.MaxPool2d(3, 2, 1))
+        self.stem = nn.Sequential(
+            conv_bn(nn.Conv2d, cfg.in_channels, cfg.width, 7, 2), nn.MaxPool2d(3, 2, 1)
+        )
         blocks, cin = [], cfg.width
         for i, depth in enumerate(cfg.layers):
             width, stride = cfg.width * 2**i, 1 if i == 0 else 2
             cout = width * cfg.expansion
             for b in range(depth):
-                blocks.append(Bottleneck(cin, width, cout, stride if b == 0 else 1, frames))
+                blocks.append(shifted_bottleneck(cin, width, cout, stride if b == 0 else 1, frames))
                 cin = cout
         self.blocks = nn.Sequential(*blocks)
         self.num_features = cfg.num_features

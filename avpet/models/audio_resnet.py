@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from torch import Tensor, nn
 
 from ..errors import ConfigError
-from .resnet3d import conv_bn
+from ..layers.conv import Bottleneck, conv_bn
 
 
 @dataclass(frozen=True)
@@ -34,29 +34,24 @@ class AudioResNetCfg:
         return self.width * 2 ** (len(self.layers) - 1) * self.expansion
 
 
-class Bottleneck2d(nn.Module):
-    """1×1 → 3×3 (or 3×1 + 1×3) with stride → 1×1 bottleneck, projection shortcut if needed."""
-
-    def __init__(self, cin: int, width: int, cout: int, stride: int, separable: bool):
-        super().__init__()
-        self.conv_a = conv_bn(nn.Conv2d, cin, width, 1)
-        if separable:
-            self.conv_b = nn.Sequential(
-                conv_bn(nn.Conv2d, width, width, (3, 1), stride=(stride, 1)),
-                conv_bn(nn.Conv2d, width, width, (1, 3), stride=(1, stride)),
-            )
-        else:
-            self.conv_b = conv_bn(nn.Conv2d, width, width, 3, stride=stride)
-        self.conv_c = conv_bn(nn.Conv2d, width, cout, 1, relu=False)
-        self.shortcut = (
-            conv_bn(nn.Conv2d, cin, cout, 1, stride=stride, relu=False)
-            if cin != cout or stride != 1
-            else nn.Identity()
+def bottleneck2d(cin: int, width: int, cout: int, stride: int, separable: bool) -> Bottleneck:
+    """1×1 → 3×3 (or 3×1 + 1×3) with stride → 1×1 bottleneck."""
+    if separable:
+        conv_b = nn.Sequential(
+            conv_bn(nn.Conv2d, width, width, (3, 1), stride=(stride, 1)),
+            conv_bn(nn.Conv2d, width, width, (1, 3), stride=(1, stride)),
         )
-        self.relu = nn.ReLU(inplace=True)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.relu(self.shortcut(x) + self.conv_c(self.conv_b(self.conv_a(x))))
+    else:
+        conv_b = conv_bn(nn.Conv2d, width, width, 3, stride=stride)
+    return Bottleneck(
+        conv_bn(nn.Conv2d, cin, width, 1),
+        conv_b,
+        conv_bn(nn.Conv2d, width, cout, 1, relu=False),
+        nn.Conv2d,
+        cin,
+        cout,
+        stride,
+    )
 
 
 class AudioResNet(nn.Module):
@@ -75,7 +70,7 @@ class AudioResNet(nn.Module):
             width = cfg.width * 2**i
             cout = width * cfg.expansion
             blocks = [
-                Bottleneck2d(cin if b == 0 else cout, width, cout, 2 if b == 0 else 1, separable)
+                bottleneck2d(cin if b == 0 else cout, width, cout, 2 if b == 0 else 1, separable)
                 for b in range(depth)
             ]
             stages.append(nn.Sequential(*blocks))

@@ -24,7 +24,7 @@ from torch.nn.utils import parametrize
 from ..config import InputSpec, PretrainedCfg, replace_nested
 from ..errors import ConfigError
 from ..layers import Projection, SequenceEmbedding
-from ..registry import register_model
+from ..registry import register_configured
 from .audio_resnet import AudioResNet, AudioResNetCfg
 from .resnet3d import ResNet3d, ResNet3dCfg
 from .transformers import SHARING_SCHEMES, StreamTransformers, TransformerCfg
@@ -285,22 +285,13 @@ SIZES: dict[str, tuple[AVBertCfg, InputSpec]] = {
 }
 
 
-def _builder(name: str, base: AVBertCfg):
-    def build(pretrained_cfg: PretrainedCfg, **overrides) -> AVBert:
-        return AVBert(replace_nested(base, **overrides), pretrained_cfg, name)
-
-    build.__name__ = name
-    build.__doc__ = f"Build ``{name}``."
-    return build
-
-
 def _register_all() -> None:
     for (size, (base, spec)), fusion, sharing in itertools.product(
         SIZES.items(), FUSION_STREAMS, SHARING_SCHEMES
     ):
         name = "_".join(p for p in ("avpet", size, fusion, sharing) if p)
         cfg = replace_nested(base, fusion=fusion, **SHARING_SCHEMES[sharing])
-        register_model(name, _builder(name, cfg), PretrainedCfg(input=spec, license=LICENSE))
+        register_configured(name, AVBert, cfg, PretrainedCfg(input=spec, license=LICENSE))
 
 
 _register_all()

@@ -4,9 +4,22 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
+from ..errors import ConfigError
 from ..layers.spaces import JointSpaces
 
 MODALITIES = ("video", "audio", "text")
+
+
+def check_joint_cfg(modalities: tuple[str, ...], num_classes: int, spaces_kind: str) -> None:
+    """The config checks VATT and MMV share: modalities, classifier, joint spaces."""
+    if not modalities or set(modalities) - set(MODALITIES):
+        raise ConfigError(f"modalities must be a non-empty subset of {MODALITIES}: {modalities}")
+    if num_classes < 0:
+        raise ConfigError(f"num_classes must be >= 0, got {num_classes}")
+    if num_classes and "video" not in modalities:
+        raise ConfigError("the classifier reads the video features: add 'video' to modalities")
+    if spaces_kind != "none" and len(modalities) < 2:
+        raise ConfigError("joint spaces need at least two modalities (or spaces kind 'none')")
 
 
 def count_parameters(module: nn.Module | None, trainable_only: bool = False) -> int:

@@ -24,13 +24,13 @@ from dataclasses import dataclass, field, replace
 import torch
 from torch import Tensor, nn
 
-from ..config import InputSpec, PretrainedCfg, replace_nested
+from ..config import InputSpec, PretrainedCfg
 from ..errors import ConfigError
 from ..layers.resnet2d import ResNet2d, ResNet2dCfg
 from ..layers.s3d import S3DG, S3DCfg
 from ..layers.spaces import JointSpaces, SpacesCfg
-from ..registry import register_model
-from .joint import MODALITIES, JointModel
+from ..registry import register_configured
+from .joint import MODALITIES, JointModel, check_joint_cfg
 
 VIDEO_BACKBONES = ("s3d", "tsm")
 
@@ -69,16 +69,9 @@ class MMVCfg:
             raise ConfigError(
                 f"video_backbone must be one of {VIDEO_BACKBONES}, got {self.video_backbone!r}"
             )
-        if not self.modalities or set(self.modalities) - set(MODALITIES):
-            raise ConfigError(f"modalities must be a non-empty subset of {MODALITIES}")
         if self.tsm_frames < 0:
             raise ConfigError(f"tsm_frames must be >= 0, got {self.tsm_frames}")
-        if self.num_classes < 0:
-            raise ConfigError(f"num_classes must be >= 0, got {self.num_classes}")
-        if self.num_classes and "video" not in self.modalities:
-            raise ConfigError("the classifier reads the video features: add 'video' to modalities")
-        if self.spaces.kind != "none" and len(self.modalities) < 2:
-            raise ConfigError("joint spaces need at least two modalities (or spaces kind 'none')")
+        check_joint_cfg(self.modalities, self.num_classes, self.spaces.kind)
 
 
 class TSMVideo(nn.Module):
@@ -287,22 +280,14 @@ SIZES: dict[str, tuple[MMVCfg, InputSpec]] = {
 BACKBONE_NAMES = {"": {"s3d": "s3d", "tsm": "tsm_resnet50"}, "small": {"s3d": "s3d", "tsm": "tsm"}}
 
 
-def _builder(name: str, base: MMVCfg):
-    def build(pretrained_cfg: PretrainedCfg, **overrides) -> MMV:
-        return MMV(replace_nested(base, **overrides), pretrained_cfg, name)
-
-    build.__name__ = name
-    build.__doc__ = f"Build ``{name}``."
-    return build
-
-
 for (_size, (_base, _spec)), _backbone, _kind in itertools.product(
     SIZES.items(), VIDEO_BACKBONES, ("fac", "shared", "disjoint")
 ):
     _name = "_".join(p for p in ("mmv", _size, BACKBONE_NAMES[_size][_backbone], _kind) if p)
     _cfg = replace(_base, video_backbone=_backbone, spaces=replace(_base.spaces, kind=_kind))
-    register_model(
+    register_configured(
         _name,
-        _builder(_name, _cfg),
+        MMV,
+        _cfg,
         PretrainedCfg(input=_spec, license=LICENSE, description=f"MMV {_backbone} {_kind} spaces"),
     )

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from torch import Tensor, nn
 
 from ..errors import ConfigError
+from ..layers.conv import Bottleneck, conv_bn
 
 
 @dataclass(frozen=True)
@@ -37,36 +38,18 @@ class ResNet3dCfg:
         return self.width * 2 ** (len(self.layers) - 1) * self.expansion
 
 
-def conv_bn(
-    conv: type[nn.Module], cin: int, cout: int, kernel, stride=1, relu: bool = True
-) -> nn.Sequential:
-    """Bias-free convolution, batch norm and optionally ReLU; padding keeps 'same' size."""
-    kernel = (kernel,) * (2 if conv is nn.Conv2d else 3) if isinstance(kernel, int) else kernel
-    norm = nn.BatchNorm2d if conv is nn.Conv2d else nn.BatchNorm3d
-    layers = [
-        conv(cin, cout, kernel, stride=stride, padding=tuple(k // 2 for k in kernel), bias=False),
-        norm(cout),
-    ]
-    return nn.Sequential(*layers, nn.ReLU(inplace=True)) if relu else nn.Sequential(*layers)
-
-
-class Bottleneck3d(nn.Module):
-    """t×1×1 → 1×3×3 (spatial stride) → 1×1×1 bottleneck with a projection shortcut if needed."""
-
-    def __init__(self, cin: int, width: int, cout: int, temporal_kernel: int, stride: int):
-        super().__init__()
-        self.conv_a = conv_bn(nn.Conv3d, cin, width, (temporal_kernel, 1, 1))
-        self.conv_b = conv_bn(nn.Conv3d, width, width, (1, 3, 3), stride=(1, stride, stride))
-        self.conv_c = conv_bn(nn.Conv3d, width, cout, 1, relu=False)
-        self.shortcut = (
-            conv_bn(nn.Conv3d, cin, cout, 1, stride=(1, stride, stride), relu=False)
-            if cin != cout or stride != 1
-            else nn.Identity()
-        )
-        self.relu = nn.ReLU(inplace=True)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.relu(self.shortcut(x) + self.conv_c(self.conv_b(self.conv_a(x))))
+def bottleneck3d(cin: int, width: int, cout: int, temporal_kernel: int, stride: int) -> Bottleneck:
+    """t×1×1 → 1×3×3 (spatial stride) → 1×1×1 bottleneck."""
+    spatial = (1, stride, stride)
+    return Bottleneck(
+        conv_bn(nn.Conv3d, cin, width, (temporal_kernel, 1, 1)),
+        conv_bn(nn.Conv3d, width, width, (1, 3, 3), stride=spatial),
+        conv_bn(nn.Conv3d, width, cout, 1, relu=False),
+        nn.Conv3d,
+        cin,
+        cout,
+        spatial,
+    )
 
 
 class ResNet3d(nn.Module):
@@ -86,7 +69,7 @@ class ResNet3d(nn.Module):
             width = cfg.width * 2**i
             cout = width * cfg.expansion
             blocks = [
-                Bottleneck3d(cin if b == 0 else cout, width, cout, tk, stride if b == 0 else 1)
+                bottleneck3d(cin if b == 0 else cout, width, cout, tk, stride if b == 0 else 1)
                 for b in range(depth)
             ]
             stages.append(nn.Sequential(*blocks))

@@ -26,15 +26,15 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor, nn
 
-from ..config import InputSpec, PretrainedCfg, replace_nested
+from ..config import InputSpec, PretrainedCfg
 from ..errors import ConfigError
 from ..layers.drop_token import DropToken
 from ..layers.patch_embed import VideoPatchEmbed, WavePatchEmbed
 from ..layers.prenorm import PreNormBlock, PreNormEncoder
 from ..layers.spaces import JointSpaces, SpacesCfg
 from ..layers.t5_bias import RelativePositionBias
-from ..registry import register_model
-from .joint import MODALITIES, JointModel, count_parameters
+from ..registry import register_configured
+from .joint import MODALITIES, JointModel, check_joint_cfg, count_parameters
 
 PADDING_BIAS = -1e9
 SHARED = "shared"
@@ -119,19 +119,9 @@ class VattCfg:
     head_dropout: float = 0.5
 
     def __post_init__(self):
-        unknown = set(self.modalities) - set(MODALITIES)
-        if unknown or not self.modalities:
-            raise ConfigError(
-                f"modalities must be a non-empty subset of {MODALITIES}, got {self.modalities}"
-            )
         if not 0.0 < self.drop_token_keep <= 1.0:
             raise ConfigError(f"drop_token_keep must be in (0, 1], got {self.drop_token_keep}")
-        if self.num_classes < 0:
-            raise ConfigError(f"num_classes must be >= 0, got {self.num_classes}")
-        if self.num_classes and "video" not in self.modalities:
-            raise ConfigError("the classifier reads the video features: add 'video' to modalities")
-        if self.spaces.kind != "none" and len(self.modalities) < 2:
-            raise ConfigError("joint spaces need at least two modalities (or spaces kind 'none')")
+        check_joint_cfg(self.modalities, self.num_classes, self.spaces.kind)
         if self.modality_agnostic:
             sizes = {getattr(self, m).transformer for m in self.modalities}
             if len(sizes) != 1:
@@ -430,18 +420,10 @@ VARIANTS: dict[str, tuple[VattCfg, InputSpec, str]] = {
 }
 
 
-def _builder(name: str, base: VattCfg):
-    def build(pretrained_cfg: PretrainedCfg, **overrides) -> VATT:
-        return VATT(replace_nested(base, **overrides), pretrained_cfg, name)
-
-    build.__name__ = name
-    build.__doc__ = f"Build ``{name}``."
-    return build
-
-
 for _name, (_cfg, _spec, _description) in VARIANTS.items():
-    register_model(
+    register_configured(
         _name,
-        _builder(_name, _cfg),
+        VATT,
+        _cfg,
         PretrainedCfg(input=_spec, license=LICENSE, description=_description),
     )

@@ -1,0 +1,55 @@
+"""Convolution + batch norm units and the residual bottleneck shared by every ResNet here."""
+
+from __future__ import annotations
+
+from torch import Tensor, nn
+
+
+def conv_bn(
+    conv: type[nn.Conv2d] | type[nn.Conv3d],
+    cin: int,
+    cout: int,
+    kernel: int | tuple[int, ...],
+    stride: int | tuple[int, ...] = 1,
+    relu: bool = True,
+) -> nn.Sequential:
+    """Bias-free convolution, batch norm and optionally ReLU; padding keeps 'same' size."""
+    kernel = (kernel,) * (2 if conv is nn.Conv2d else 3) if isinstance(kernel, int) else kernel
+    norm = nn.BatchNorm2d if conv is nn.Conv2d else nn.BatchNorm3d
+    layers = [
+        conv(cin, cout, kernel, stride=stride, padding=tuple(k // 2 for k in kernel), bias=False),
+        norm(cout),
+    ]
+    return nn.Sequential(*layers, nn.ReLU(inplace=True)) if relu else nn.Sequential(*layers)
+
+
+class Bottleneck(nn.Module):
+    """``relu(shortcut(x) + conv_c(conv_b(conv_a(x))))``; the shortcut is a strided 1×1
+    convolution + BN where the channels or the resolution change, else the identity."""
+
+    def __init__(
+        self,
+        conv_a: nn.Module,
+        conv_b: nn.Module,
+        conv_c: nn.Module,
+        conv: type[nn.Conv2d] | type[nn.Conv3d],
+        cin: int,
+        cout: int,
+        stride: int | tuple[int, ...],
+    ):
+        super().__init__()
+        self.conv_a, self.conv_b, self.conv_c = conv_a, conv_b, conv_c
+        downsample = any(s != 1 for s in _as_tuple(stride))
+        self.shortcut = (
+            conv_bn(conv, cin, cout, 1, stride=stride, relu=False)
+            if cin != cout or downsample
+            else nn.Identity()
+        )
+        self.relu = nn.ReLU(inplace=True)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.relu(self.shortcut(x) + self.conv_c(self.conv_b(self.conv_a(x))))
+
+
+def _as_tuple(stride: int | tuple[int, ...]) -> tuple[int, ...]:
+    return stride if isinstance(stride, tuple) else (stride,)

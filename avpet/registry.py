@@ -78,19 +78,19 @@ def is_model(name: str) -> bool:
     return split_model_name(name)[0] in _builders
 
 
-def get_pretrained_cfg(name: str) -> PretrainedCfg:
+def get_pretrained_cfg(name: str, pretrained: bool = False) -> PretrainedCfg:
     """The pretrained config of ``name`` or ``name.tag``.
 
-    An untagged name resolves to its first published tag if it has one (as timm does), else to
-    its weightless default config.
+    An untagged name resolves to its weightless default config, whose input spec is generic (no
+    dataset-specific crop), unless ``pretrained`` asks for weights: then, as in timm, to its first
+    published tag if it has one.
     """
     arch, tag = split_model_name(name)
     if arch not in _builders:
         raise ConfigError(f"unknown model {arch!r}; see avpet.list_models()")
     tags = _pretrained_cfgs[arch]
-    if not tag:
-        published = [t for t in tags if t]
-        tag = published[0] if published else ""
+    if not tag and pretrained:
+        tag = next((t for t in tags if t), "")
     if tag not in tags:
         known = ", ".join(repr(t) for t in tags if t) or "none"
         raise ConfigError(f"model {arch!r} has no pretrained tag {tag!r} (tags: {known})")
@@ -102,13 +102,13 @@ def create_model(name: str, pretrained: bool | str = False, **overrides: Any) ->
 
     Args:
         name: ``arch`` or ``arch.tag`` (see :func:`list_models`).
-        pretrained: ``True`` loads the weights the tag names (Hub id or file); a string names the
-            source itself: ``hf-hub:org/repo[@revision]``, ``local-dir:/path`` or a ``.safetensors``
-            file.
+        pretrained: ``True`` loads the weights the tag names (Hub id or file; an untagged name
+            takes its first published tag); a string names the source itself:
+            ``hf-hub:org/repo[@revision]``, ``local-dir:/path`` or a ``.safetensors`` file.
         **overrides: config fields to change (``num_classes=10``, ``rank=64``, ``fusion="early"``).
     """
     arch, _ = split_model_name(name)
-    cfg = get_pretrained_cfg(name)
+    cfg = get_pretrained_cfg(name, pretrained=pretrained is True)
     model = _builders[arch](pretrained_cfg=cfg, **overrides)
     if pretrained:
         from .hub import load_pretrained

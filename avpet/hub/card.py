@@ -68,7 +68,13 @@ def render_model_card(
         f"{spec['fps']} fps, {spec['size']}x{spec['size']} (test {spec['test_size']}), RGB mean "
         f"{spec['mean']} std {spec['std']}; audio {spec['sample_rate']} Hz mono, "
         f"{spec['n_mels']} mel bands x {spec['mel_frames']} frames, log(mel + "
-        f"{spec['log_offset']}).",
+        f"{spec['log_offset']})."
+        + (
+            f" Frames are first cropped to rows {spec['roi'][0]}:{spec['roi'][1]}, columns "
+            f"{spec['roi'][2]}:{spec['roi'][3]} of the source frame (the crop trained on)."
+            if spec.get("roi")
+            else ""
+        ),
         "## Training data\n\n" + (training_data or pretrained.get("description") or "Unknown."),
         f"## Licence\n\n`{meta['license']}`.",
         "## Intended use\n\n"

@@ -74,6 +74,9 @@ def save_pretrained(
     weights = directory / WEIGHTS_NAME
     write_safetensors(model, weights, metadata={"format": "pt", "model_name": model.model_name})
     config = repo_config(model, weights, hf_hub_id)
+    if metrics:
+        config["metrics"] = dict(metrics)
+        config["metrics_source"] = metrics_source
     (directory / CONFIG_NAME).write_text(json.dumps(config, indent=2) + "\n")
     card = render_model_card(model, config, metrics, metrics_source, training_data)
     (directory / CARD_NAME).write_text(card)

@@ -22,6 +22,18 @@ _COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
+def add_pretrained_argument(parser: argparse.ArgumentParser) -> None:
+    """``--pretrained [SOURCE]``, shared by the commands that build a model."""
+    parser.add_argument(
+        "--pretrained",
+        nargs="?",
+        const=True,
+        default=False,
+        metavar="SOURCE",
+        help="load weights: the tag's own, or hf-hub:ORG/REPO[@REV], local-dir:DIR, FILE",
+    )
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``avpet info``."""
     parser.add_argument("name", help="model name, optionally with a pretrained tag (NAME.TAG)")

@@ -19,6 +19,7 @@ import torch
 from safetensors.torch import save_file
 
 from . import __version__
+from .cli import add_pretrained_argument
 from .config import to_dict
 from .data import DataConfig, create_transform, load_sample, resolve_data_config
 from .errors import ConfigError, MediaError
@@ -31,14 +32,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``avpet extract``."""
     parser.add_argument("videos", nargs="+", metavar="VIDEO", help="video files")
     parser.add_argument("--model", required=True, help="model name, optionally NAME.TAG")
-    parser.add_argument(
-        "--pretrained",
-        nargs="?",
-        const=True,
-        default=False,
-        metavar="SOURCE",
-        help="load weights: the tag's own, or hf-hub:ORG/REPO[@REV], local-dir:DIR, FILE",
-    )
+    add_pretrained_argument(parser)
     parser.add_argument("--out", required=True, type=Path, help="output .safetensors file")
     parser.add_argument("--backend", default="auto", choices=["auto", "decord", "pyav"])
     parser.add_argument(

@@ -12,6 +12,7 @@ import platform
 import time
 from pathlib import Path
 
+from ..cli import add_pretrained_argument
 from ..errors import ConfigError
 from .probe import ProbeCfg
 
@@ -64,14 +65,7 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--model", help="model name, optionally NAME.TAG (required unless --baseline)"
     )
-    parser.add_argument(
-        "--pretrained",
-        nargs="?",
-        const=True,
-        default=False,
-        metavar="SOURCE",
-        help="load weights: the tag's, or hf-hub:ORG/REPO[@REV], local-dir:PATH, FILE",
-    )
+    add_pretrained_argument(parser)
     parser.add_argument(
         "--baseline", action="store_true", help="handcrafted features instead of a model"
     )

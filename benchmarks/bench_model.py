@@ -48,6 +48,9 @@ class Case:
     grad_checkpointing: bool = False
 
 
+CNNS = ("visual_cnn", "audio_cnn")
+
+
 def machine() -> str:
     if torch.cuda.is_available():
         return torch.cuda.get_device_name()
@@ -135,6 +138,8 @@ def run_case(case: Case) -> dict:
     with torch.no_grad(), flop_counter:
         model(visual, audio)
     forward_flops = flop_counter.get_total_flops()
+    per_module = flop_counter.get_flop_counts()
+    cnn_flops = sum(sum(per_module.get(f"AVBert.{cnn}", {}).values()) for cnn in CNNS)
 
     model.eval()
     infer_s = best_time(infer, case.steps, case.device)
@@ -160,6 +165,7 @@ def run_case(case: Case) -> dict:
         "train_clips_per_s": case.batch * clips / train_s,
         "peak_mem_mib": peak / 2**20,
         "forward_gflop": forward_flops / 1e9,
+        "cnn_flop_share": cnn_flops / forward_flops,
         "matmul_peak_gflops": peak_flops / 1e9,
         "train_mfu": train_flops / train_s / peak_flops,
     }
@@ -190,12 +196,13 @@ def cases(args: argparse.Namespace) -> list[Case]:
 def table(rows: list[dict]) -> str:
     head = (
         "| model | option | batch×clips | infer s | train s | train clips/s | peak MiB "
-        "| fwd GFLOP | train MFU |\n|---|---|---|---|---|---|---|---|---|\n"
+        "| fwd GFLOP | CNN share | train MFU |\n|---|---|---|---|---|---|---|---|---|---|\n"
     )
     return head + "\n".join(
         f"| {r['model']} | {r['label']} | {r['batch']}×{r['clips'] // r['batch']} "
         f"| {r['infer_s']:.3f} | {r['train_s']:.3f} | {r['train_clips_per_s']:.1f} "
-        f"| {r['peak_mem_mib']:.0f} | {r['forward_gflop']:.1f} | {r['train_mfu']:.1%} |"
+        f"| {r['peak_mem_mib']:.0f} | {r['forward_gflop']:.1f} | {r['cnn_flop_share']:.1%} "
+        f"| {r['train_mfu']:.1%} |"
         for r in rows
     )
 

@@ -84,3 +84,13 @@ def test_ambiguous_override_must_name_its_part():
         avpet.create_model("avpet_small_mid_lowrank", width=8)
     model = avpet.create_model("avpet_small_mid_lowrank", visual={"width": 8}, audio={"width": 16})
     assert model.cfg.visual.width == 8 and model.cfg.audio.width == 16
+
+
+@pytest.mark.parametrize("name", avpet.list_models())
+def test_every_registered_model_builds_with_its_config(name):
+    with torch.device("meta"):
+        model = avpet.create_model(name)
+    assert model.model_name == name
+    assert model.pretrained_cfg.license and model.pretrained_cfg.input.num_clips >= 1
+    counts = model.parameter_counts()
+    assert counts["total"] == sum(p.numel() for p in model.parameters()) > 0

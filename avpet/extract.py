@@ -34,7 +34,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", required=True, help="model name, optionally NAME.TAG")
     add_pretrained_argument(parser)
     parser.add_argument("--out", required=True, type=Path, help="output .safetensors file")
-    parser.add_argument("--backend", default="auto", choices=["auto", "decord", "pyav"])
+    parser.add_argument(
+        "--backend",
+        default="auto",
+        choices=["auto", "decord", "pyav"],
+        help="video decoder (default auto: decord, PyAV where decord fails)",
+    )
     parser.add_argument(
         "--on-error",
         default="raise",

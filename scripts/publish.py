@@ -1,9 +1,13 @@
 """Publish trained weights as a hub repo folder (``hub/<name>.<tag>/``) with measured metrics.
 
-    python scripts/publish.py --model avpet_small_mid_lowrank --tag grid_s1 \\
-        --weights local-dir:runs/grid_small/final --hub-id avpet/avpet_small_mid_lowrank.grid_s1 \\
+    python scripts/publish.py avpet_small_mid_lowrank.grid_s1 \\
+        --weights local-dir:runs/grid_small/final \\
         --metrics runs/grid_small/eval_grid.json runs/grid_small/eval_fsdd.json \\
-        --license cc-by-4.0 --training-data "..." --description "..."
+        --training-data "..."
+
+The tag must be registered first (its pretrained config: input spec, hub id, licence,
+description); the folder gets exactly that config, so ``create_model(NAME.TAG, pretrained=True)``
+finds the weights where the registry says.
 
 Each ``--metrics`` file is the saved stdout of ``avpet eval ... --json``: its last line is the JSON
 object of metrics, whose numeric entries fill the card (prefixed by the benchmark name).
@@ -13,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-from dataclasses import replace
 from pathlib import Path
 
 import avpet
@@ -40,21 +43,16 @@ def read_metrics(path: Path) -> tuple[dict[str, float], str]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", required=True)
-    parser.add_argument("--tag", required=True)
+    parser.add_argument("name", help="registered NAME.TAG to publish")
     parser.add_argument("--weights", required=True, help="source of the trained weights")
-    parser.add_argument("--hub-id", required=True)
     parser.add_argument("--metrics", type=Path, nargs="*", default=[])
-    parser.add_argument("--license", required=True)
     parser.add_argument("--training-data", required=True)
-    parser.add_argument("--description", required=True)
     parser.add_argument("--out", type=Path, default=Path("hub"))
     args = parser.parse_args()
 
-    model = avpet.create_model(args.model, pretrained=args.weights)
-    model.pretrained_cfg = replace(
-        model.pretrained_cfg, tag=args.tag, license=args.license, description=args.description
-    )
+    registered = avpet.get_pretrained_cfg(args.name)
+    model = avpet.create_model(args.name.partition(".")[0], pretrained=args.weights)
+    model.pretrained_cfg = registered
     metrics, sources = {}, []
     for path in args.metrics:
         found, source = read_metrics(path)
@@ -62,11 +60,11 @@ def main() -> None:
         sources.append(source)
     folder = save_pretrained(
         model,
-        args.out / f"{args.model}.{args.tag}",
+        args.out / args.name,
         metrics=metrics,
         metrics_source="; ".join(sources) or None,
         training_data=args.training_data,
-        hf_hub_id=args.hub_id,
+        hf_hub_id=registered.hf_hub_id,
     )
     print(f"published {folder}")
 

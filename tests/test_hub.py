@@ -276,6 +276,21 @@ PUBLISHED = sorted(p for p in (Path(__file__).resolve().parents[1] / "hub").glob
 
 
 @pytest.mark.parametrize("folder", PUBLISHED, ids=[p.name for p in PUBLISHED])
+def test_published_repo_loads_by_its_tag_through_the_hub(hub, folder):
+    """``create_model("name.tag", pretrained=True)`` goes to the registered hub id through
+    huggingface_hub and gets exactly the weights of the committed folder."""
+    hub_id = avpet.get_pretrained_cfg(folder.name).hf_hub_id
+    assert hub_id, f"{folder.name} is not registered with a hub id"
+    hub.publish(hub_id, folder)
+    model = avpet.create_model(folder.name, pretrained=True)
+    assert _same_weights(model, avpet.create_model(folder.name, pretrained=f"local-dir:{folder}"))
+    assert model.pretrained_cfg == avpet.get_pretrained_cfg(folder.name)
+    arch = folder.name.partition(".")[0]
+    if avpet.list_models(arch + ".*", pretrained=True)[0] == folder.name:  # the default tag
+        assert _same_weights(avpet.create_model(arch, pretrained=True), model)
+
+
+@pytest.mark.parametrize("folder", PUBLISHED, ids=[p.name for p in PUBLISHED])
 def test_published_repo_folder_loads_strictly(folder):
     from huggingface_hub import ModelCard
 

@@ -94,3 +94,12 @@ def test_every_registered_model_builds_with_its_config(name):
     assert model.pretrained_cfg.license and model.pretrained_cfg.input.num_clips >= 1
     counts = model.parameter_counts()
     assert counts["total"] == sum(p.numel() for p in model.parameters()) > 0
+
+
+def test_untagged_name_keeps_the_generic_input_spec():
+    tagged = avpet.get_pretrained_cfg("avpet_small_mid_lowrank.grid_s1")
+    assert tagged.has_weights and tagged.input.roi is not None
+    generic = avpet.create_model("avpet_small_mid_lowrank").pretrained_cfg
+    assert not generic.has_weights and generic.input.roi is None
+    # asking for weights without a tag picks the first published tag, as timm does
+    assert avpet.get_pretrained_cfg("avpet_small_mid_lowrank", pretrained=True) == tagged

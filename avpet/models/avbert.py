@@ -14,7 +14,7 @@ Registered as ``avpet[_small]_{early,mid,late}_{none,layer,all,lowrank}``.
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import torch
 from einops import rearrange
@@ -24,7 +24,7 @@ from torch.nn.utils import parametrize
 from ..config import InputSpec, PretrainedCfg, replace_nested
 from ..errors import ConfigError
 from ..layers import Projection, SequenceEmbedding
-from ..registry import register_configured
+from ..registry import register_configured, register_pretrained
 from .audio_resnet import AudioResNet, AudioResNetCfg
 from .resnet3d import ResNet3d, ResNet3dCfg
 from .transformers import SHARING_SCHEMES, StreamTransformers, TransformerCfg
@@ -295,3 +295,20 @@ def _register_all() -> None:
 
 
 _register_all()
+
+# Rows 150:246, columns 118:214 of GRID's 288×360 frames: the speaker's mouth (SPEC §5).
+GRID_MOUTH = (150, 246, 118, 214)
+
+register_pretrained(
+    "avpet_small_mid_lowrank",
+    PretrainedCfg(
+        input=replace(SIZES["small"][1], roi=GRID_MOUTH),
+        hf_hub_id="avpet/avpet_small_mid_lowrank.grid_s1",
+        license="cc-by-4.0",
+        tag="grid_s1",
+        description=(
+            "avpet_small_mid_lowrank pretrained with MEP + CPP (CANS negatives) on the training "
+            "clips of GRID speaker s1 (mouth region), self-supervised; CC BY 4.0 like the corpus."
+        ),
+    ),
+)

@@ -1,4 +1,5 @@
-"""The ``avpet`` command line: ``info``, ``extract``, ``eval``, ``convert-official``.
+"""The ``avpet`` command line: ``info``, ``extract``, ``eval``, ``convert-official``,
+``plot-metrics``.
 
 Each subcommand lives in the module that does its work; that module exposes
 ``add_arguments(parser)`` and ``run(args) -> int``. This file only wires them together.

@@ -13,16 +13,7 @@ from avpet.config import InputSpec
 from avpet.data import DataConfig, LogMel, create_transform, resolve_data_config
 from avpet.errors import ConfigError, MediaError
 
-SMALL = InputSpec(
-    num_clips=4,
-    frames=8,
-    fps=12.5,
-    size=64,
-    test_size=64,
-    sample_rate=16000,
-    n_mels=48,
-    mel_frames=96,
-)
+SMALL = avpet.get_pretrained_cfg("avpet_small_mid_lowrank").input
 
 
 @pytest.mark.parametrize("spec", [SMALL, InputSpec()], ids=["small", "paper"])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from torch import Tensor, nn
 
 
@@ -53,3 +55,37 @@ class Bottleneck(nn.Module):
 
 def _as_tuple(stride: int | tuple[int, ...]) -> tuple[int, ...]:
     return stride if isinstance(stride, tuple) else (stride,)
+
+
+BlockFactory = Callable[[int, int, int, int, bool], nn.Module]
+"""``block(stage, cin, width, cout, first)`` → one residual block of stage ``stage``."""
+
+
+def bottleneck_stages(
+    layers: tuple[int, ...], width: int, expansion: int, block: BlockFactory
+) -> nn.Sequential:
+    """Stage ``i``: ``layers[i]`` blocks of bottleneck width ``width·2^i`` and output channels
+    ``width·2^i·expansion``; its first block takes the previous stage's channels."""
+    stages, cin = [], width
+    for i, depth in enumerate(layers):
+        inner = width * 2**i
+        cout = inner * expansion
+        blocks = [block(i, cin if b == 0 else cout, inner, cout, b == 0) for b in range(depth)]
+        stages.append(nn.Sequential(*blocks))
+        cin = cout
+    return nn.Sequential(*stages)
+
+
+class ResNetTrunk(nn.Module):
+    """``stem`` → ``stages`` → global average pool: ``[N, C, *S]`` → ``[N, num_features]``."""
+
+    stem: nn.Module
+    stages: nn.Module
+    num_features: int
+
+    def forward_map(self, x: Tensor) -> Tensor:
+        """The last feature map ``[N, num_features, *S']``."""
+        return self.stages(self.stem(x))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.forward_map(x).flatten(2).mean(-1)

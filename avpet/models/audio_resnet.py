@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from torch import Tensor, nn
+from torch import nn
 
 from ..errors import ConfigError
-from ..layers.conv import Bottleneck, conv_bn
+from ..layers.conv import Bottleneck, ResNetTrunk, bottleneck_stages, conv_bn
 
 
 @dataclass(frozen=True)
@@ -54,7 +54,7 @@ def bottleneck2d(cin: int, width: int, cout: int, stride: int, separable: bool) 
     )
 
 
-class AudioResNet(nn.Module):
+class AudioResNet(ResNetTrunk):
     """Log-mel ``[N, 1, n_mels, frames]`` → globally pooled features ``[N, num_features]``."""
 
     def __init__(self, cfg: AudioResNetCfg):
@@ -65,22 +65,12 @@ class AudioResNet(nn.Module):
             conv_bn(nn.Conv2d, 1, cfg.width, (k, 1), stride=(cfg.stem_stride, 1)),
             conv_bn(nn.Conv2d, cfg.width, cfg.width, (1, k), stride=(1, cfg.stem_stride)),
         )
-        stages, cin = [], cfg.width
-        for i, (depth, separable) in enumerate(zip(cfg.layers, cfg.separable, strict=True)):
-            width = cfg.width * 2**i
-            cout = width * cfg.expansion
-            blocks = [
-                bottleneck2d(cin if b == 0 else cout, width, cout, 2 if b == 0 else 1, separable)
-                for b in range(depth)
-            ]
-            stages.append(nn.Sequential(*blocks))
-            cin = cout
-        self.stages = nn.Sequential(*stages)
+        self.stages = bottleneck_stages(
+            cfg.layers,
+            cfg.width,
+            cfg.expansion,
+            lambda i, cin, width, cout, first: bottleneck2d(
+                cin, width, cout, 2 if first else 1, cfg.separable[i]
+            ),
+        )
         self.num_features = cfg.num_features
-
-    def forward_map(self, x: Tensor) -> Tensor:
-        """``[N, 1, F, T]`` → last feature map ``[N, C, F', T']``."""
-        return self.stages(self.stem(x))
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.forward_map(x).mean(dim=(2, 3))

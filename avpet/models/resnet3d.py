@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from torch import Tensor, nn
+from torch import nn
 
 from ..errors import ConfigError
-from ..layers.conv import Bottleneck, conv_bn
+from ..layers.conv import Bottleneck, ResNetTrunk, bottleneck_stages, conv_bn
 
 
 @dataclass(frozen=True)
@@ -52,7 +52,7 @@ def bottleneck3d(cin: int, width: int, cout: int, temporal_kernel: int, stride: 
     )
 
 
-class ResNet3d(nn.Module):
+class ResNet3d(ResNetTrunk):
     """Clips ``[N, 3, F, H, W]`` → globally pooled features ``[N, num_features]``."""
 
     def __init__(self, cfg: ResNet3dCfg):
@@ -62,24 +62,12 @@ class ResNet3d(nn.Module):
             conv_bn(nn.Conv3d, cfg.in_chans, cfg.width, cfg.stem_kernel, stride=cfg.stem_stride),
             nn.MaxPool3d((1, 3, 3), stride=(1, 2, 2), padding=(0, 1, 1)),
         )
-        stages, cin = [], cfg.width
-        for i, (depth, tk, stride) in enumerate(
-            zip(cfg.layers, cfg.temporal_kernels, cfg.spatial_strides, strict=True)
-        ):
-            width = cfg.width * 2**i
-            cout = width * cfg.expansion
-            blocks = [
-                bottleneck3d(cin if b == 0 else cout, width, cout, tk, stride if b == 0 else 1)
-                for b in range(depth)
-            ]
-            stages.append(nn.Sequential(*blocks))
-            cin = cout
-        self.stages = nn.Sequential(*stages)
+        self.stages = bottleneck_stages(
+            cfg.layers,
+            cfg.width,
+            cfg.expansion,
+            lambda i, cin, width, cout, first: bottleneck3d(
+                cin, width, cout, cfg.temporal_kernels[i], cfg.spatial_strides[i] if first else 1
+            ),
+        )
         self.num_features = cfg.num_features
-
-    def forward_map(self, x: Tensor) -> Tensor:
-        """``[N, 3, F, H, W]`` → last feature map ``[N, C, F', H', W']``."""
-        return self.stages(self.stem(x))
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.forward_map(x).mean(dim=(2, 3, 4))

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import torch
 from safetensors.torch import save_file
+from tqdm import tqdm
 
 from . import __version__
 from .cli import add_pretrained_argument
@@ -80,7 +81,7 @@ def extract_features(
     transform = create_transform(cfg, is_training=False)
     tensors: dict[str, torch.Tensor] = {}
     skipped: dict[str, str] = {}
-    for video in videos:
+    for video in tqdm(videos, desc="avpet extract", unit="video", disable=None):
         try:
             sample = load_sample(video, transform)
         except MediaError as error:

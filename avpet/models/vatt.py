@@ -21,7 +21,7 @@ video Base/Medium/Large, audio Base, text Small, FAC heads), ``vatt_ma_medium`` 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import torch
 from torch import Tensor, nn
@@ -405,16 +405,7 @@ VARIANTS: dict[str, tuple[VattCfg, InputSpec, str]] = {
             ),
             spaces=SpacesCfg(va_dim=256, vt_dim=128),
         ),
-        InputSpec(
-            num_clips=1,
-            frames=8,
-            fps=12.5,
-            size=64,
-            test_size=64,
-            mean=(0.0, 0.0, 0.0),
-            std=(1.0, 1.0, 1.0),
-            sample_rate=16000,
-        ),
+        replace(PAPER_INPUT, frames=8, fps=12.5, size=64, test_size=64, sample_rate=16000),
         "CPU-size VATT (video 8×64², 16 kHz audio, text) for GRID-scale experiments",
     ),
 }

@@ -6,6 +6,7 @@ GPU) is its own; achieved FLOP/s is reported against a matmul peak measured in t
     python benchmarks/bench_model.py                       # small + paper size, CPU
     python benchmarks/bench_model.py --device cuda --dtype bf16
     python benchmarks/bench_model.py --ablations            # what each optimisation buys
+    python benchmarks/bench_model.py --ablations --models avpet_mid_lowrank --only "30 clips"
 
 Prints one JSON line per measurement and a Markdown table at the end.
 """
@@ -16,7 +17,6 @@ import argparse
 import contextlib
 import json
 import platform
-import resource
 import subprocess
 import sys
 import time
@@ -24,6 +24,7 @@ from dataclasses import asdict, dataclass, replace
 
 import torch
 import torch.nn.functional as F
+from peak import peak_rss_mib
 from torch.nn.utils import parametrize
 from torch.utils.flop_counter import FlopCounterMode
 
@@ -43,7 +44,7 @@ class Case:
     label: str = "default"
     cache_rotations: bool = True
     sdpa: bool = True
-    channels_last: bool = False
+    channels_last: bool = True
     compile: bool = False
     grad_checkpointing: bool = False
 
@@ -106,8 +107,8 @@ def run_case(case: Case) -> dict:
     model = avpet.create_model(case.model, **overrides).to(case.device)
     visual = torch.randn(case.batch, clips, *spec.visual_shape[1:], device=case.device)
     audio = torch.randn(case.batch, clips, *spec.audio_shape[1:], device=case.device)
-    if case.channels_last:
-        model.visual_cnn.to(memory_format=torch.channels_last_3d)
+    if not case.channels_last:
+        model.visual_cnn.to(memory_format=torch.contiguous_format)
     if case.grad_checkpointing:
         model.set_grad_checkpointing()
     if not case.sdpa:
@@ -147,11 +148,7 @@ def run_case(case: Case) -> dict:
     if case.device == "cuda":
         torch.cuda.reset_peak_memory_stats()
     train_s = best_time(train, case.steps, case.device)
-    peak = (
-        torch.cuda.max_memory_allocated()
-        if case.device == "cuda"
-        else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    )
+    peak = torch.cuda.max_memory_allocated() if case.device == "cuda" else peak_rss_mib() * 2**20
     peak_flops = matmul_peak(case.device, dtype)
     train_flops = 3 * forward_flops  # backward ≈ 2× forward
     return {
@@ -184,7 +181,7 @@ def cases(args: argparse.Namespace) -> list[Case]:
             case,
             replace(case, label="rotations per call", cache_rotations=False),
             replace(case, label="naive attention", sdpa=False),
-            replace(case, label="channels_last_3d", channels_last=True),
+            replace(case, label="contiguous 3D CNN", channels_last=False),
             replace(case, label="bf16 autocast", dtype="bf16"),
             replace(case, label="torch.compile", compile=True),
             replace(case, label="30 clips", num_clips=30),
@@ -213,6 +210,8 @@ def main() -> None:
     parser.add_argument("--dtype", default="fp32", choices=["fp32", "bf16"])
     parser.add_argument("--paper-batch", type=int, default=1)
     parser.add_argument("--ablations", action="store_true")
+    parser.add_argument("--models", nargs="+", help="only these models")
+    parser.add_argument("--only", nargs="+", metavar="LABEL", help="only these options")
     parser.add_argument("--one", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
@@ -220,6 +219,10 @@ def main() -> None:
         return
     rows = []
     for case in cases(args):
+        if (args.models and case.model not in args.models) or (
+            args.only and case.label not in args.only
+        ):
+            continue
         proc = subprocess.run(
             [sys.executable, __file__, "--one", json.dumps(asdict(case))],
             capture_output=True,

@@ -3,8 +3,8 @@
 Builds the official paper-size model (mid fusion, low-rank sharing, the Kinetics-Sounds config,
 real CNNs) from a fetched copy of sangho-vision/avbert, converts its weights into
 ``avpet_mid_lowrank``, checks that the outputs agree, then times inference and a training step
-(forward + backward + AdamW step) of each, interleaved, and measures each one's peak memory in its
-own subprocess.
+(forward + backward + AdamW step) of the official model, avpet's (eager) and avpet's under
+``torch.compile``, interleaved, and measures each one's peak memory in its own subprocess.
 
     python benchmarks/bench_official.py --official /path/to/avbert-checkout [--clips 4 --batch 1]
 
@@ -14,9 +14,9 @@ Prints JSON lines and a Markdown table; exits with a message if the official cod
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import platform
-import resource
 import subprocess
 import sys
 import time
@@ -36,11 +36,24 @@ from official import (  # noqa: E402
     paired_models,
     random_inputs,
 )
+from peak import peak_rss_mib  # noqa: E402
+
+IMPLEMENTATIONS = ("official", "avpet", "avpet + torch.compile")
+
+
+def step_function(model: torch.nn.Module, which: str):
+    """``f(visual, audio)`` → the multimodal output of implementation ``which``."""
+    if which == "avpet + torch.compile":
+        return torch.compile(lambda v, a: multimodal_output(model, "avpet", v, a))
+    return lambda v, a: multimodal_output(model, which, v, a)
 
 
 def timings(code: Path, clips: int, batch: int, reps: int) -> dict[str, float]:
-    """Best-of-``reps`` seconds per inference and per training step, the two interleaved."""
-    models = dict(zip(("official", "avpet"), paired_models(code, clips), strict=True))
+    """Best-of-``reps`` seconds per inference and per training step, the implementations
+    interleaved (compilation happens in the warm-up round, which is not counted)."""
+    official, ours = paired_models(code, clips)
+    models = dict(zip(IMPLEMENTATIONS, (official, ours, copy.deepcopy(ours)), strict=True))
+    steps = {which: step_function(model, which) for which, model in models.items()}
     visual, audio = random_inputs(clips, batch)
     optimizers = {k: torch.optim.AdamW(m.parameters(), lr=1e-5) for k, m in models.items()}
     best: dict[str, float] = {}
@@ -49,11 +62,11 @@ def timings(code: Path, clips: int, batch: int, reps: int) -> dict[str, float]:
             model.eval()
             start = time.perf_counter()
             with torch.no_grad():
-                multimodal_output(model, which, visual, audio)
+                steps[which](visual, audio)
             infer = time.perf_counter() - start
             model.train()
             start = time.perf_counter()
-            multimodal_output(model, which, visual, audio).square().mean().backward()
+            steps[which](visual, audio).square().mean().backward()
             optimizers[which].step()
             optimizers[which].zero_grad(set_to_none=True)
             train = time.perf_counter() - start
@@ -64,16 +77,20 @@ def timings(code: Path, clips: int, batch: int, reps: int) -> dict[str, float]:
 
 
 def peak_memory(code: Path, which: str, clips: int, batch: int) -> float:
-    """Peak RSS (MiB) of one training step of one implementation, alone in this process."""
+    """Peak RSS (MiB) of training steps of one implementation, alone in this process (two steps,
+    so that a compiled one is measured after compiling)."""
     if which == "official":
         cfg = official_config(code)
         cfg.DATA.SEQUENCE_LENGTH = clips
         model = build_official_avbert(code, cfg).train()
     else:
         model = avpet.create_model("avpet_mid_lowrank").train()
+    step = step_function(model, which)
     visual, audio = random_inputs(clips, batch)
-    multimodal_output(model, which, visual, audio).square().mean().backward()
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    for _ in range(2):
+        step(visual, audio).square().mean().backward()
+        model.zero_grad(set_to_none=True)
+    return peak_rss_mib()
 
 
 def main() -> int:
@@ -82,7 +99,7 @@ def main() -> int:
     parser.add_argument("--clips", type=int, default=4)
     parser.add_argument("--batch", type=int, default=1)
     parser.add_argument("--reps", type=int, default=3)
-    parser.add_argument("--memory-of", choices=["official", "avpet"], help=argparse.SUPPRESS)
+    parser.add_argument("--memory-of", choices=IMPLEMENTATIONS, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.official is None or not args.official.exists():
         print("official AVBERT code not given (--official PATH): skipping the comparison")
@@ -100,7 +117,7 @@ def main() -> int:
         "max_abs_diff": diff,
         **timings(code, args.clips, args.batch, args.reps),
     }
-    for which in ("official", "avpet"):
+    for which in IMPLEMENTATIONS:
         proc = subprocess.run(
             [
                 sys.executable,
@@ -127,15 +144,17 @@ def main() -> int:
     print(
         "| implementation | inference s | training step s | peak MiB (train) |\n|---|---|---|---|"
     )
-    for which in ("official", "avpet"):
+    for which in IMPLEMENTATIONS:
         print(
             f"| {which} | {row[f'{which}_infer_s']:.2f} | {row[f'{which}_train_s']:.2f} "
             f"| {row[f'{which}_peak_mib']:.0f} |"
         )
-    print(
-        f"\nspeed-up of avpet: inference {row['official_infer_s'] / row['avpet_infer_s']:.2f}×, "
-        f"training step {row['official_train_s'] / row['avpet_train_s']:.2f}×"
-    )
+    for which in IMPLEMENTATIONS[1:]:
+        print(
+            f"\nspeed-up of {which}: inference "
+            f"{row['official_infer_s'] / row[f'{which}_infer_s']:.2f}×, "
+            f"training step {row['official_train_s'] / row[f'{which}_train_s']:.2f}×"
+        )
     return 0
 
 

@@ -220,3 +220,39 @@ def test_grad_checkpointing_gives_the_same_gradients():
     checkpointed = grads()
     for name, grad in plain.items():
         torch.testing.assert_close(checkpointed[name], grad, atol=1e-5, rtol=1e-4)
+
+
+def saved_activation_bytes(model, visual, audio) -> int:
+    """Bytes autograd keeps for backward from one training forward."""
+    sizes = []
+
+    def pack(tensor):
+        sizes.append(tensor.numel() * tensor.element_size())
+        return tensor
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
+        model.forward_features(visual, audio)["multimodal"].sum()
+    return sum(sizes)
+
+
+def test_grad_checkpointing_keeps_a_fraction_of_the_activations():
+    model = avpet.create_model("avpet_small_mid_lowrank").train()
+    visual, audio = inputs(model)
+    plain = saved_activation_bytes(model, visual, audio)
+    model.set_grad_checkpointing()
+    assert saved_activation_bytes(model, visual, audio) < 0.25 * plain
+
+
+def test_visual_cnn_weights_are_channels_last_and_save_contiguous(tmp_path):
+    model = avpet.create_model("avpet_small_mid_lowrank")
+    weight = model.visual_cnn.stem[0][0].weight
+    assert weight.is_contiguous(memory_format=torch.channels_last_3d)
+    assert not weight.is_contiguous()
+    from avpet.hub.repo import save_pretrained
+
+    save_pretrained(model, tmp_path)
+    loaded = avpet.create_model("avpet_small_mid_lowrank", pretrained=f"local-dir:{tmp_path}")
+    for (name, saved), (_, restored) in zip(
+        model.state_dict().items(), loaded.state_dict().items(), strict=True
+    ):
+        torch.testing.assert_close(restored, saved, msg=name)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import torch
 from torch import Tensor, nn
+from torch.utils.checkpoint import checkpoint
 
 
 def conv_bn(
@@ -77,15 +79,26 @@ def bottleneck_stages(
 
 
 class ResNetTrunk(nn.Module):
-    """``stem`` → ``stages`` → global average pool: ``[N, C, *S]`` → ``[N, num_features]``."""
+    """``stem`` → ``stages`` → global average pool: ``[N, C, *S]`` → ``[N, num_features]``.
+
+    With ``grad_checkpointing`` set, training keeps only the inputs of the stem and of each
+    residual block and recomputes them in the backward pass (batch-norm running statistics then
+    see each batch twice, as in timm): the convolutions' activations are most of a long sequence's
+    memory.
+    """
 
     stem: nn.Module
-    stages: nn.Module
+    stages: nn.Sequential
     num_features: int
+    grad_checkpointing: bool = False
 
     def forward_map(self, x: Tensor) -> Tensor:
         """The last feature map ``[N, num_features, *S']``."""
-        return self.stages(self.stem(x))
+        if not (self.grad_checkpointing and torch.is_grad_enabled()):
+            return self.stages(self.stem(x))
+        for unit in (self.stem, *(block for stage in self.stages for block in stage)):
+            x = checkpoint(unit, x, use_reentrant=False)
+        return x
 
     def forward(self, x: Tensor) -> Tensor:
         return self.forward_map(x).flatten(2).mean(-1)

@@ -220,7 +220,9 @@ class AVBert(nn.Module):
         return self.forward_head(self.forward_features(visual, audio))
 
     def set_grad_checkpointing(self, enable: bool = True) -> None:
-        """Recompute Transformer activations in backward instead of storing them (timm API)."""
+        """Recompute CNN blocks and Transformer layers in backward instead of storing their
+        activations (timm API), for long sequences."""
+        self.visual_cnn.grad_checkpointing = self.audio_cnn.grad_checkpointing = enable
         for encoder in self.transformers.encoders:
             encoder.grad_checkpointing = enable
 

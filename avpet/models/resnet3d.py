@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import torch
 from torch import nn
 
 from ..errors import ConfigError
@@ -53,7 +54,12 @@ def bottleneck3d(cin: int, width: int, cout: int, temporal_kernel: int, stride: 
 
 
 class ResNet3d(ResNetTrunk):
-    """Clips ``[N, 3, F, H, W]`` → globally pooled features ``[N, num_features]``."""
+    """Clips ``[N, 3, F, H, W]`` → globally pooled features ``[N, num_features]``.
+
+    Weights are kept in ``channels_last_3d`` memory format, so oneDNN/cuDNN run every convolution
+    channels-last (docs/performance.md measures what it buys); values and ``state_dict`` keys are
+    those of the contiguous layout.
+    """
 
     def __init__(self, cfg: ResNet3dCfg):
         super().__init__()
@@ -71,3 +77,4 @@ class ResNet3d(ResNetTrunk):
             ),
         )
         self.num_features = cfg.num_features
+        self.to(memory_format=torch.channels_last_3d)

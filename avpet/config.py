@@ -13,13 +13,17 @@ from typing import Any
 
 from .errors import ConfigError
 
+AUDIO_FORMATS = ("logmel", "waveform")
+
 
 @dataclass(frozen=True)
 class InputSpec:
     """What a model consumes per sequence: ``num_clips`` aligned audio/visual segments.
 
     Visual input per sequence is ``[T, 3, frames, size, size]`` (RGB in [0, 1], then normalised
-    with ``mean``/``std``); audio input is ``[T, 1, n_mels, mel_frames]`` log-mel spectrograms.
+    with ``mean``/``std``). Audio input depends on ``audio_format``: ``"logmel"``, log-mel
+    spectrograms ``[T, 1, n_mels, mel_frames]``; ``"waveform"``, the raw mono waveform
+    ``[T, clip_samples]`` at ``sample_rate`` (VATT; ``n_mels`` and ``mel_frames`` are then unused).
     One clip spans ``frames / fps`` seconds of video and the same time span of audio. ``roi`` is
     the crop of the source frame, ``(top, bottom, left, right)`` in source pixels, that weights were
     trained on (GRID's mouth region, say); ``None`` is the whole frame.
@@ -37,6 +41,7 @@ class InputSpec:
     mel_frames: int = 128
     log_offset: float = 1e-6
     roi: tuple[int, int, int, int] | None = None
+    audio_format: str = "logmel"
 
     def __post_init__(self):
         if not 1 <= self.num_clips <= 21:
@@ -48,6 +53,10 @@ class InputSpec:
                 raise ConfigError(f"InputSpec.{name} must be positive, got {getattr(self, name)}")
         if self.fps <= 0:
             raise ConfigError(f"InputSpec.fps must be positive, got {self.fps}")
+        if self.audio_format not in AUDIO_FORMATS:
+            raise ConfigError(
+                f"InputSpec.audio_format must be one of {AUDIO_FORMATS}, got {self.audio_format!r}"
+            )
         if self.roi is not None and not (
             len(self.roi) == 4 and 0 <= self.roi[0] < self.roi[1] and 0 <= self.roi[2] < self.roi[3]
         ):
@@ -75,7 +84,10 @@ class InputSpec:
 
     @property
     def audio_shape(self) -> tuple[int, ...]:
-        """Per-sequence audio tensor shape ``[T, 1, n_mels, mel_frames]``."""
+        """Per-sequence audio tensor shape: ``[T, 1, n_mels, mel_frames]`` or ``[T, clip_samples]``
+        (``audio_format="waveform"``)."""
+        if self.audio_format == "waveform":
+            return (self.num_clips, self.clip_samples)
         return (self.num_clips, 1, self.n_mels, self.mel_frames)
 
 

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import pytest
 import torch
 
 import avpet
 from avpet.errors import ConfigError
-from avpet.pretrain.config import CPPCfg, MEPCfg, NegativesCfg
+from avpet.pretrain.config import AVCCfg, CPPCfg, MEPCfg, NegativesCfg
+from avpet.pretrain.contrastive import milnce_loss
 from avpet.pretrain.wrapper import AVBertPretrainer
 
 
@@ -63,3 +65,48 @@ def test_mep_levels_must_exist_in_the_fusion():
         "mep_multimodal_visual",
         "mep_multimodal_audio",
     }
+
+
+@pytest.mark.parametrize(
+    ("name", "level"),
+    [
+        ("avpet_small_mid_lowrank", "auto"),
+        ("avpet_small_early_lowrank", "auto"),
+        ("avpet_small_mid_lowrank", "tokens"),
+    ],
+)
+def test_avc_term_adds_to_the_loss_and_reaches_the_cnns(name, level):
+    torch.manual_seed(0)
+    backbone = avpet.create_model(name, dropout=0.0, attn_dropout=0.0)
+    mep, negatives = MEPCfg(levels=("multimodal",)), NegativesCfg(num_negatives=4)
+    module = AVBertPretrainer(backbone, mep, CPPCfg(), negatives, AVCCfg(weight=0.5, level=level))
+    losses = module(*_inputs(backbone))
+    expected = losses["mep"] + losses["cpp"] + 0.5 * losses["avc"]
+    assert losses["loss"].item() == pytest.approx(expected.item(), rel=1e-6)
+    with torch.no_grad():  # NCE over every clip of the batch, the modalities encoded alone
+        feats = backbone.embed(*_inputs(backbone))
+        clips = [module._alone(m, feats).flatten(0, 1) for m in ("visual", "audio")]
+        assert losses["avc"].item() == pytest.approx(milnce_loss(*clips, 0.1).item(), rel=1e-5)
+
+    alone = AVBertPretrainer(
+        backbone, replace(mep, weight=0.0), CPPCfg(weight=0.0), negatives, module.avc_cfg
+    )
+    alone(*_inputs(backbone))["loss"].backward()
+    for cnn in (backbone.visual_cnn, backbone.audio_cnn):
+        assert cnn.stem[0][0].weight.grad.abs().sum() > 0
+
+
+def test_avc_features_are_those_the_evaluation_reads():
+    """Each modality encoded alone, as avpet.eval.features does, at the evaluation's level."""
+    from avpet.eval.features import modality_levels
+
+    torch.manual_seed(0)
+    backbone = avpet.create_model("avpet_small_mid_lowrank").eval()
+    module = AVBertPretrainer(backbone, MEPCfg(), CPPCfg(), NegativesCfg(), AVCCfg(weight=1.0))
+    visual, audio = _inputs(backbone)
+    with torch.no_grad():
+        feats = backbone.embed(visual=visual, audio=audio)
+        for modality, x in (("visual", visual), ("audio", audio)):
+            torch.testing.assert_close(
+                module._alone(modality, feats), modality_levels(backbone, modality, x)["unimodal"]
+            )

@@ -51,7 +51,8 @@ class VideoDataset(Dataset):
         return len(self.items)
 
     def __getitem__(self, index: int) -> dict:
-        """``visual [T,3,F,S,S]``, ``audio [T,1,M,L]``, ``path``, ``starts [T]``, ``has_audio``."""
+        """``visual [T,3,F,S,S]``, ``audio`` (``[T,1,M,L]`` log-mel or ``[T,S]`` waveform),
+        ``path``, ``starts [T]``, ``has_audio``."""
         for offset in range(len(self.items)):
             path, starts = self.items[(index + offset) % len(self.items)]
             try:

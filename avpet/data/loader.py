@@ -24,7 +24,8 @@ def load_sample(
     Clip starts: ``starts`` if given (clamped into the video, any count >= 1), else random
     (training transform) or uniform (evaluation transform) over ``num_clips`` clips.
 
-    Returns a dict with ``visual`` ``[T, 3, F, S, S]``, ``audio`` ``[T, 1, n_mels, mel_frames]``,
+    Returns a dict with ``visual`` ``[T, 3, F, S, S]``, ``audio`` (log-mel
+    ``[T, 1, n_mels, mel_frames]``, or waveform ``[T, clip_samples]`` for a waveform spec),
     ``path`` (str), ``starts`` ``[T]`` float64 seconds actually used, and ``has_audio`` (bool;
     False when the file has no audio stream and ``missing_audio="silence"``).
     Raises :class:`MediaError` naming the file and the reason for any unusable file.

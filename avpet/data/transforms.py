@@ -1,4 +1,5 @@
-"""Transforms from decoded clips to model input: crop/resize/normalise frames, log-mel audio.
+"""Transforms from decoded clips to model input: crop/resize/normalise frames; log-mel audio, or
+the aligned waveform itself for a spec with ``audio_format="waveform"``.
 
 Training draws one geometry (scale, crop position, flip) per sequence and applies it to all T
 clips, so the clips of a sequence stay comparable; spectrogram masks are drawn per clip.
@@ -67,7 +68,7 @@ class ClipTransform:
     def __init__(self, cfg: DataConfig, is_training: bool):
         self.cfg = cfg
         self.is_training = is_training
-        self.logmel = LogMel(cfg.input)
+        self.logmel = LogMel(cfg.input) if cfg.input.audio_format == "logmel" else None
         self._mean = torch.tensor(cfg.input.mean).view(3, 1, 1, 1)
         self._std = torch.tensor(cfg.input.std).view(3, 1, 1, 1)
 
@@ -118,7 +119,9 @@ class ClipTransform:
         self, segments: torch.Tensor, generator: torch.Generator | None = None
     ) -> torch.Tensor:
         """Aligned waveforms ``[T, clip_samples]`` → log-mel ``[T, 1, n_mels, mel_frames]``
-        (with SpecAugment masks when training)."""
+        (with SpecAugment masks when training), or the waveforms unchanged for a waveform spec."""
+        if self.logmel is None:
+            return segments
         logmel = self.logmel(segments)
         if self.is_training:
             for clip in logmel:

@@ -67,8 +67,7 @@ def render_model_card(
         f"{spec['num_clips']} clips per sequence; video {spec['frames']} frames at "
         f"{spec['fps']} fps, {spec['size']}x{spec['size']} (test {spec['test_size']}), RGB mean "
         f"{spec['mean']} std {spec['std']}; audio {spec['sample_rate']} Hz mono, "
-        f"{spec['n_mels']} mel bands x {spec['mel_frames']} frames, log(mel + "
-        f"{spec['log_offset']})."
+        + _audio_front_end(spec)
         + (
             f" Frames are first cropped to rows {spec['roi'][0]}:{spec['roi'][1]}, columns "
             f"{spec['roi'][2]}:{spec['roi'][3]} of the source frame (the crop trained on)."
@@ -89,6 +88,16 @@ def render_model_card(
     ]
     body = "\n\n".join(sections)
     return str(ModelCard(f"---\n{data.to_yaml()}\n---\n\n{body}\n"))
+
+
+def _audio_front_end(spec: Mapping[str, Any]) -> str:
+    """How the input spec turns a clip's audio into model input (log-mel or the waveform)."""
+    if spec.get("audio_format") == "waveform":
+        return "the raw waveform of each clip."
+    return (
+        f"{spec['n_mels']} mel bands x {spec['mel_frames']} frames, "
+        f"log(mel + {spec['log_offset']})."
+    )
 
 
 def _results_section(metrics: Mapping[str, float] | None, source: str | None) -> str:

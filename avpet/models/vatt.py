@@ -348,6 +348,7 @@ PAPER_INPUT = InputSpec(
     mean=(0.0, 0.0, 0.0),
     std=(1.0, 1.0, 1.0),
     sample_rate=48000,
+    audio_format="waveform",
 )
 SMALL_CPU = TransformerSize(dim=192, depth=4, heads=3, mlp_dim=768)
 

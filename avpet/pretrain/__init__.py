@@ -1,4 +1,5 @@
-"""AVBERT pretraining: MEP and CPP objectives, CANS negatives, a DDP loop with exact resume.
+"""AVBERT pretraining: MEP and CPP objectives, CANS negatives, a DDP loop with exact resume; the
+same loop trains the peers (VATT, MMV) with their contrastive objective (:mod:`.peers`).
 
 Entry points: :func:`avpet.pretrain.train.train` (one rank's share of a run), and
 ``python -m avpet.pretrain`` / ``torchrun -m avpet.pretrain`` (docs/pretraining.md).

@@ -19,8 +19,9 @@ from ..errors import AvpetError, ConfigError
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m avpet.pretrain",
-        description="AVBERT pretraining (MEP + CPP with CANS negatives); any config field can be "
-        "overridden as section.field=value or --section.field value",
+        description="Pretraining: AVBERT (MEP + CPP with CANS negatives) or VATT / MMV "
+        "(contrastive NCE), chosen by model.name; any config field can be overridden as "
+        "section.field=value or --section.field value",
     )
     parser.add_argument("config", nargs="?", help="a JSON config (default: the built-in defaults)")
     parser.add_argument(

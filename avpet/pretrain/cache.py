@@ -4,9 +4,10 @@
 [--roi TOP BOTTOM LEFT RIGHT] [--views K]``: SOURCE is a folder or CSV manifest of videos; each
 video gives one sequence of the model's ``num_clips`` clips at uniform starts (no augmentation),
 or, with ``--views K``, K training views (random clip starts and the training augmentations, view
-k seeded by k), stored as ``visual`` [N·K, T, 3, F, H, W] and ``audio`` [N·K, T, 1, M, L]. Useful
-where decoding is the bottleneck (small CPUs, tests); training from a cache sees the same clips
-every epoch, so several views make up for part of the augmentation it loses.
+k seeded by k), stored as ``visual`` [N·K, T, 3, F, H, W] and ``audio`` [N·K, T, 1, M, L] (log-mel)
+or [N·K, T, S] (a waveform model such as VATT), as the model's input spec says. Useful where
+decoding is the bottleneck (small CPUs, tests); training from a cache sees the same clips every
+epoch, so several views make up for part of the augmentation it loses.
 """
 
 from __future__ import annotations

@@ -15,6 +15,7 @@ from typing import Any
 
 from ..config import from_dict, to_dict
 from ..errors import ConfigError
+from .contrastive import TEMPERATURE
 
 STRATEGIES = ("similar", "dissimilar", "random", "minibatch", "sequence")
 LEVELS = ("unimodal", "multimodal")
@@ -40,10 +41,11 @@ class DataSection:
     """Where the training clips come from.
 
     ``train`` is a folder of videos or a CSV manifest (decoded with :mod:`avpet.data`), or a tensor
-    cache (``.safetensors`` with ``visual`` [N, T, 3, F, H, W] and ``audio`` [N, T, 1, M, L], as
-    written by ``python -m avpet.pretrain.cache``). For videos: ``roi`` crops source pixels
-    (rows top:bottom, columns left:right) before resizing, ``augment`` draws random clip starts
-    and augmentations, ``skip_bad_files`` logs and skips unreadable files instead of stopping.
+    cache (``.safetensors`` with ``visual`` [N, T, 3, F, H, W] and ``audio`` [N, T, 1, M, L], or
+    [N, T, S] for a waveform model, as written by ``python -m avpet.pretrain.cache``). For videos:
+    ``roi`` crops source pixels (rows top:bottom, columns left:right) before resizing, ``augment``
+    draws random clip starts and augmentations, ``skip_bad_files`` logs and skips unreadable files
+    instead of stopping.
     """
 
     train: str = ""
@@ -116,6 +118,46 @@ class CPPCfg:
 
 
 @dataclass(frozen=True)
+class AVCCfg:
+    """Audio-visual clip contrast (avpet's addition to MEP + CPP; 0 weight turns it off).
+
+    Each modality is encoded alone, as the evaluation encodes it; the visual feature of every clip
+    of the batch is contrasted with the audio features of every clip (NCE, both directions,
+    negatives gathered across ranks), its own clip's audio being the positive. ``level`` is where
+    the features are taken: the projected ``tokens``, the ``unimodal`` or ``multimodal``
+    Transformer outputs, or ``auto`` (unimodal where the fusion has it, else multimodal).
+    """
+
+    weight: float = 0.0
+    level: str = "auto"
+    temperature: float = 0.1
+
+    def __post_init__(self):
+        _check(self.weight >= 0, "avc.weight must be >= 0")
+        levels = ("auto", "tokens", *LEVELS)
+        _check(self.level in levels, f"avc.level must be one of {levels}")
+        _check(self.temperature > 0, "avc.temperature must be > 0")
+
+
+@dataclass(frozen=True)
+class PeerLossCfg:
+    """The peers' (VATT, MMV) contrastive objective, ``va_weight · NCE(video, audio) + vt_weight ·
+    MIL-NCE(video, text)`` with temperature τ (MMV: weights 1:1, or 10:1 on HowTo100M). The text
+    term needs word ids, which the pretraining data (GRID, FSDD) does not have."""
+
+    va_weight: float = 1.0
+    vt_weight: float = 1.0
+    temperature: float = TEMPERATURE
+
+    def __post_init__(self):
+        _check(
+            self.va_weight >= 0 and self.vt_weight >= 0 and self.va_weight + self.vt_weight > 0,
+            f"peer.va_weight and peer.vt_weight must be >= 0 and not both 0, got {self}",
+        )
+        _check(self.temperature > 0, f"peer.temperature must be > 0, got {self.temperature}")
+
+
+@dataclass(frozen=True)
 class OptimCfg:
     """AdamW with linear warmup then cosine decay to ``min_lr_ratio * lr`` (per optimizer step)."""
 
@@ -164,13 +206,18 @@ class TrainCfg:
 
 @dataclass(frozen=True)
 class PretrainCfg:
-    """The whole recipe: backbone, data, objectives, negatives, optimizer and loop."""
+    """The whole recipe: backbone, data, objectives, negatives, optimizer and loop.
+
+    AVBERT backbones use ``mep``, ``cpp``, ``avc`` and ``negatives``; VATT and MMV use ``peer``.
+    """
 
     model: ModelSection = field(default_factory=ModelSection)
     data: DataSection = field(default_factory=DataSection)
     mep: MEPCfg = field(default_factory=MEPCfg)
     cpp: CPPCfg = field(default_factory=CPPCfg)
+    avc: AVCCfg = field(default_factory=AVCCfg)
     negatives: NegativesCfg = field(default_factory=NegativesCfg)
+    peer: PeerLossCfg = field(default_factory=PeerLossCfg)
     optim: OptimCfg = field(default_factory=OptimCfg)
     train: TrainCfg = field(default_factory=TrainCfg)
 

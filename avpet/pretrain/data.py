@@ -27,8 +27,9 @@ from .config import DataSection
 class TensorClips(Dataset):
     """Decoded clips cached in one ``.safetensors`` file.
 
-    The file holds ``visual`` [N, T, 3, F, H, W] and ``audio`` [N, T, 1, M, L] (normalised, as
-    the model takes them); items are ``{"visual": [T, 3, F, H, W], "audio": [T, 1, M, L]}``.
+    The file holds ``visual`` [N, T, 3, F, H, W] and ``audio`` [N, *spec.audio_shape] (log-mel
+    [N, T, 1, M, L] or waveform [N, T, S]; normalised, as the model takes them); items are
+    ``{"visual": [T, 3, F, H, W], "audio": spec.audio_shape}``.
     """
 
     def __init__(self, path: str | Path, spec: InputSpec):

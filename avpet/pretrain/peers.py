@@ -11,27 +11,11 @@ term is used only when word ids are given (GRID and FSDD have none).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from torch import Tensor, nn
 
 from ..errors import ConfigError
-from .contrastive import TEMPERATURE, milnce_loss
-
-
-@dataclass(frozen=True)
-class PeerLossCfg:
-    """Loss weights (MMV: 1:1, or 10:1 video-audio : video-text on HowTo100M) and τ."""
-
-    va_weight: float = 1.0
-    vt_weight: float = 1.0
-    temperature: float = TEMPERATURE
-
-    def __post_init__(self):
-        if self.va_weight < 0 or self.vt_weight < 0 or self.va_weight + self.vt_weight == 0:
-            raise ConfigError(f"loss weights must be >= 0 and not both 0, got {self}")
-        if self.temperature <= 0:
-            raise ConfigError(f"temperature must be positive, got {self.temperature}")
+from .config import PeerLossCfg
+from .contrastive import milnce_loss
 
 
 class PeerPretrainer(nn.Module):

@@ -1,9 +1,10 @@
 """The pretraining loop: DDP, accumulation, clipping, mixed precision, logging, exact resume.
 
-One call of :func:`train` runs on every rank torchrun starts (or alone). Rank 0 writes, under
-``train.out_dir``: ``config.json``, ``metrics.jsonl`` (one object per logged step),
-``tensorboard/``, ``checkpoints/step_*.pt`` and, at the end, ``final/`` (the backbone in the hub
-repo layout: model.safetensors, config.json, README.md).
+One call of :func:`train` runs on every rank torchrun starts (or alone); the backbone picks its
+objective (:func:`build_pretrainer`): MEP + CPP for AVBERT, contrastive NCE for VATT and MMV.
+Rank 0 writes, under ``train.out_dir``: ``config.json``, ``metrics.jsonl`` (one object per logged
+step), ``tensorboard/``, ``checkpoints/step_*.pt`` and, at the end, ``final/`` (the backbone in the
+hub repo layout: model.safetensors, config.json, README.md).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from tqdm import tqdm
 
 from ..config import to_dict
 from ..errors import CheckpointError, ConfigError
+from ..models.joint import JointModel
 from ..registry import create_model
 from . import checkpoint as ckpt
 from . import distributed
@@ -32,7 +34,32 @@ from .config import PretrainCfg, save_config
 from .data import ResumableSampler, SeededItems, build_dataset
 from .metrics import MetricsLog
 from .optim import build_optimizer, build_scheduler
+from .peers import PeerPretrainer
 from .wrapper import AVBertPretrainer
+
+
+@dataclass(frozen=True)
+class Pretrainer:
+    """A backbone wrapped with its objective, and what the loop needs to know about it.
+
+    ``objective`` names the loss in the exported model card; ``find_unused_parameters`` tells DDP
+    that some trainable parameters may get no gradient (the peers' text towers without text).
+    """
+
+    module: nn.Module
+    objective: str
+    find_unused_parameters: bool
+
+
+def build_pretrainer(backbone: nn.Module, cfg: PretrainCfg) -> Pretrainer:
+    """AVBERT → MEP + CPP (+ AVC) with CANS negatives; VATT and MMV (joint-space models) →
+    their contrastive video-audio NCE (+ video-text MIL-NCE when there is text)."""
+    if isinstance(backbone, JointModel):
+        peer = PeerPretrainer(backbone, cfg.peer)
+        return Pretrainer(peer, "contrastive NCE", find_unused_parameters=True)
+    avbert = AVBertPretrainer(backbone, cfg.mep, cfg.cpp, cfg.negatives, cfg.avc)
+    objective = "MEP + CPP" + (" + AVC" if cfg.avc.weight else "")
+    return Pretrainer(avbert, objective, find_unused_parameters=False)
 
 
 @dataclass
@@ -70,11 +97,14 @@ class _Trainer:
         if cfg.data.roi is not None:  # the crop trained on travels with the exported weights
             spec = replace(backbone.pretrained_cfg.input, roi=cfg.data.roi)
             backbone.pretrained_cfg = replace(backbone.pretrained_cfg, input=spec)
-        self.module = AVBertPretrainer(backbone, cfg.mep, cfg.cpp, cfg.negatives).to(ctx.device)
+        pretrainer = build_pretrainer(backbone, cfg)
+        self.module, self.objective = pretrainer.module.to(ctx.device), pretrainer.objective
         _seed_everything(tc.seed + 1 + ctx.rank)  # masks, negatives, dropout differ per rank
         self.model: nn.Module = (
             DistributedDataParallel(
-                self.module, device_ids=[ctx.local_rank] if ctx.device.type == "cuda" else None
+                self.module,
+                device_ids=[ctx.local_rank] if ctx.device.type == "cuda" else None,
+                find_unused_parameters=pretrainer.find_unused_parameters,
             )
             if ctx.world_size > 1
             else self.module
@@ -273,8 +303,8 @@ class _Trainer:
             save_pretrained(
                 self.module.backbone,
                 final,
-                training_data=f"self-supervised MEP + CPP pretraining on {self.cfg.data.train} "
-                f"({self.step} steps, {self.ctx.world_size} ranks)",
+                training_data=f"self-supervised {self.objective} pretraining on "
+                f"{self.cfg.data.train} ({self.step} steps, {self.ctx.world_size} ranks)",
             )
         distributed.barrier()
         return final

@@ -12,9 +12,12 @@ computation, which is what DistributedDataParallel wraps:
    õ_t is scored against the pool of embeddings x (``mep.target``: projected tokens or raw CNN
    features, before masking) gathered from every rank, InfoNCE over the positive x_t and the
    sampler's negatives;
-5. CPP on the last stage's ``[y_BOS_v ; y_BOS_a]``.
+5. CPP on the last stage's ``[y_BOS_v ; y_BOS_a]``;
+6. with ``avc.weight > 0``, the audio-visual clip contrast: each modality's uncorrupted tokens
+   encoded alone (as the evaluation does) and every clip's visual feature contrasted with the
+   audio features of the batch's clips (:func:`avpet.pretrain.contrastive.milnce_loss`).
 
-Loss = ``mep.weight * mean(MEP terms) + cpp.weight * CPP``.
+Loss = ``mep.weight * mean(MEP terms) + cpp.weight * CPP + avc.weight * AVC``.
 """
 
 from __future__ import annotations
@@ -24,7 +27,8 @@ from torch import Tensor, nn
 
 from ..errors import ConfigError
 from .cans import select_negatives
-from .config import CPPCfg, MEPCfg, NegativesCfg
+from .config import AVCCfg, CPPCfg, MEPCfg, NegativesCfg
+from .contrastive import milnce_loss
 from .distributed import gather_with_grad, rank
 from .masking import choose_masked, corrupt
 from .objectives import CPPHead, MEPHead, cpp_loss, mep_loss, mismatch_pairs
@@ -35,10 +39,18 @@ MODALITIES = ("visual", "audio")
 class AVBertPretrainer(nn.Module):
     """``backbone`` (an :class:`avpet.models.avbert.AVBert`) with MEP and CPP heads."""
 
-    def __init__(self, backbone: nn.Module, mep: MEPCfg, cpp: CPPCfg, negatives: NegativesCfg):
+    def __init__(
+        self,
+        backbone: nn.Module,
+        mep: MEPCfg,
+        cpp: CPPCfg,
+        negatives: NegativesCfg,
+        avc: AVCCfg | None = None,
+    ):
         super().__init__()
         self.backbone = backbone
         self.mep_cfg, self.cpp_cfg, self.negatives_cfg = mep, cpp, negatives
+        self.avc_cfg = avc or AVCCfg()
         dim = backbone.cfg.transformer.dim
         eps = backbone.cfg.transformer.eps
         embed_dims = {
@@ -79,10 +91,29 @@ class AVBertPretrainer(nn.Module):
             losses.update(self._mep(m, target, out, sources[m], masked[m]))
         mep = torch.stack(list(losses.values())).mean()
         cpp = cpp_loss(self.cpp_head(out["visual_bos"], out["audio_bos"]), matched.to(mep.device))
-        losses.update(
-            loss=self.mep_cfg.weight * mep + self.cpp_cfg.weight * cpp, mep=mep.detach(), cpp=cpp
-        )
+        loss = self.mep_cfg.weight * mep + self.cpp_cfg.weight * cpp
+        if self.avc_cfg.weight:
+            avc = milnce_loss(
+                self._alone("visual", feats).flatten(0, 1),
+                self._alone("audio", feats).flatten(0, 1),
+                self.avc_cfg.temperature,
+            )
+            loss = loss + self.avc_cfg.weight * avc
+            losses["avc"] = avc.detach()
+        losses.update(loss=loss, mep=mep.detach(), cpp=cpp)
         return losses
+
+    def _alone(self, modality: str, feats: dict[str, Tensor]) -> Tensor:
+        """Clip features [B, T, D] of ``modality``'s uncorrupted tokens encoded alone, at
+        ``avc.level``."""
+        tokens = feats[f"{modality}_tokens"]
+        level = self.avc_cfg.level
+        if level == "tokens":
+            return tokens
+        out = self.backbone.encode(**{f"{modality}_tokens": tokens})
+        if level == "auto":
+            level = "unimodal" if modality in out else "multimodal"
+        return self._level_outputs(level, modality, out, tokens.shape[1], alone=True)
 
     def _mep(
         self, modality: str, target: Tensor, out: dict[str, Tensor], source: Tensor, masked: Tensor
@@ -104,19 +135,22 @@ class AVBertPretrainer(nn.Module):
         return terms
 
     @staticmethod
-    def _level_outputs(level: str, modality: str, out: dict[str, Tensor], t: int) -> Tensor:
-        """Outputs at the clip positions (BOS excluded) [B, T, D] of one level and modality."""
+    def _level_outputs(
+        level: str, modality: str, out: dict[str, Tensor], t: int, alone: bool = False
+    ) -> Tensor:
+        """Outputs at the clip positions (BOS excluded) [B, T, D] of one level and modality
+        (``alone``: the multimodal sequence holds this modality only)."""
         if level == "unimodal":
             if modality not in out:
                 raise ConfigError(
-                    "mep.levels has 'unimodal' but this backbone has no unimodal Transformers "
-                    "(early fusion): use mep.levels=multimodal"
+                    "'unimodal' level asked for but this backbone has no unimodal Transformers "
+                    "(early fusion): use the multimodal level"
                 )
             return out[modality][:, 1:]
         if "multimodal" not in out:
             raise ConfigError(
-                "mep.levels has 'multimodal' but this backbone has no multimodal Transformer "
-                "(late fusion): use mep.levels=unimodal"
+                "'multimodal' level asked for but this backbone has no multimodal Transformer "
+                "(late fusion): use the unimodal level"
             )
-        start = 1 if modality == "visual" else t + 2
+        start = 1 if modality == "visual" or alone else t + 2
         return out["multimodal"][:, start : start + t]

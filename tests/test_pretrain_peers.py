@@ -1,0 +1,161 @@
+"""``python -m avpet.pretrain`` on the peers (VATT, MMV): their objective, their audio input from
+videos and clip caches, a short run on real GRID clips, its export, exact resume and two ranks."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+import torch
+from test_pretrain_cli import _args
+from test_pretrain_ddp import _run, _torchrun
+
+import avpet
+from avpet.config import InputSpec
+from avpet.data import VideoDataset, resolve_data_config
+from avpet.errors import ConfigError, MediaError
+from avpet.pretrain import checkpoint
+from avpet.pretrain.__main__ import main
+from avpet.pretrain.cache import build_cache
+from avpet.pretrain.config import load_config
+from avpet.pretrain.data import TensorClips
+from avpet.pretrain.metrics import read_metrics
+from avpet.pretrain.peers import PeerPretrainer
+from avpet.pretrain.train import build_pretrainer
+from avpet.pretrain.wrapper import AVBertPretrainer
+
+PEERS = ("vatt_small", "mmv_small_tsm_fac")
+
+
+def _manifest(data_dir, tmp_path, count: int):
+    """A CSV manifest of the first ``count`` GRID s1 videos."""
+    videos = sorted((data_dir / "grid_s1" / "video").glob("*.mp4"))[:count]
+    path = tmp_path / "train.csv"
+    path.write_text("path\n" + "".join(f"{v}\n" for v in videos))
+    return path
+
+
+def test_peer_section_loads_and_overrides(tmp_path):
+    cfg = load_config(None, ["peer.va_weight=2", "peer.temperature=0.1"])
+    assert (cfg.peer.va_weight, cfg.peer.vt_weight, cfg.peer.temperature) == (2.0, 1.0, 0.1)
+    (tmp_path / "peer.json").write_text(json.dumps({"peer": {"vt_weight": 0}}))
+    assert load_config(tmp_path / "peer.json").peer.vt_weight == 0.0
+    for override, message in [
+        ("peer.va_weight=-1", "peer.va_weight"),
+        ("peer.temperature=0", "peer.temperature"),
+        ("peer.margin=1", "section.field"),
+    ]:
+        with pytest.raises(ConfigError, match=message):
+            load_config(None, [override])
+
+
+def test_the_backbone_picks_the_objective():
+    cfg = load_config(None, ["peer.va_weight=2"])
+    for name in PEERS:
+        pretrainer = build_pretrainer(avpet.create_model(name), cfg)
+        assert isinstance(pretrainer.module, PeerPretrainer)
+        assert pretrainer.module.loss_cfg == cfg.peer and pretrainer.find_unused_parameters
+    pretrainer = build_pretrainer(avpet.create_model("avpet_small_mid_lowrank"), cfg)
+    assert isinstance(pretrainer.module, AVBertPretrainer)
+    assert not pretrainer.find_unused_parameters
+
+
+def test_audio_format_is_checked():
+    with pytest.raises(ConfigError, match="audio_format"):
+        InputSpec(audio_format="mp3")
+
+
+@pytest.mark.parametrize("name", PEERS)
+def test_videos_and_caches_give_each_peer_its_audio(name, data_dir, tmp_path):
+    """VATT gets the clip's waveform [S], MMV its log-mel [1, M, L], from videos and caches."""
+    backbone = avpet.create_model(name).eval()
+    spec = backbone.pretrained_cfg.input
+    # one clip per sequence: 0.64 s of 16 kHz audio, as 10240 samples or 64 mel bins x 96 frames
+    expected = (1, 10240) if name.startswith("vatt") else (1, 1, 64, 96)
+    assert spec.audio_shape == expected
+    manifest = _manifest(data_dir, tmp_path, 2)
+    item = VideoDataset(manifest, resolve_data_config(spec), is_training=True)[0]
+    assert tuple(item["audio"].shape) == expected and item["audio"].abs().sum() > 0
+    clips = TensorClips(build_cache(manifest, name, tmp_path / "c.safetensors", limit=2), spec)
+    assert tuple(clips.audio.shape) == (2, *expected)
+    with torch.no_grad():
+        out = backbone(video=clips.visual.flatten(0, 1), audio=clips.audio.flatten(0, 1))
+    assert out["video_va"].shape[0] == out["audio_va"].shape[0] == 2
+
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "broken.mp4").write_bytes(b"not a video")
+    with pytest.raises(MediaError, match="broken.mp4"):
+        VideoDataset(tmp_path / "bad", resolve_data_config(spec))[0]
+
+
+class _Crash(Exception):
+    """Stands in for a machine failure in the middle of a run."""
+
+
+@pytest.mark.parametrize("name", PEERS)
+def test_peer_pretrains_exports_and_resumes_exactly(name, data_dir, tmp_path, monkeypatch):
+    """3 steps (2 micro-batches of 2 clips each) on 6 GRID videos: VATT decodes the videos,
+    MMV reads a clip cache. A run that dies after step 1 and is resumed logs the same losses."""
+    manifest = _manifest(data_dir, tmp_path, 6)
+    if name.startswith("mmv"):
+        train = build_cache(manifest, name, tmp_path / "clips.safetensors")
+    else:
+        train = manifest
+
+    def args(out) -> list[str]:
+        return [*_args(train, out, 3), f"model.name={name}"]
+
+    reference = tmp_path / "reference"
+    assert main(args(reference)) == 0
+    records = read_metrics(reference / "metrics.jsonl")
+    assert [r["step"] for r in records] == [1, 2, 3]
+    assert all(math.isfinite(r["loss"]) and r["loss"] == r["nce_va"] for r in records)
+    final = reference / "final"
+    model = avpet.create_model(name, pretrained=f"local-dir:{final}")
+    trained = checkpoint.load_checkpoint(checkpoint.latest_checkpoint(reference / "checkpoints"))
+    for key, value in model.state_dict().items():
+        torch.testing.assert_close(value, trained["model"][f"backbone.{key}"], rtol=0, atol=0)
+    assert "contrastive NCE" in (final / "README.md").read_text()
+
+    save = checkpoint.save_checkpoint
+
+    def crash_at_step_2(state, *rest):
+        if state["step"] == 2:
+            raise _Crash
+        return save(state, *rest)
+
+    out = tmp_path / "interrupted"
+    monkeypatch.setattr(checkpoint, "save_checkpoint", crash_at_step_2)
+    with pytest.raises(_Crash):
+        main(args(out))
+    monkeypatch.setattr(checkpoint, "save_checkpoint", save)
+    saved = checkpoint.load_checkpoint(checkpoint.latest_checkpoint(out / "checkpoints"))
+    assert saved["step"] == 1 and saved["data"]["batch"] == 2  # mid-epoch: 3 batches of 6
+    assert main([*args(out), "--resume"]) == 0
+
+    def losses(run) -> list[tuple]:
+        keys = ("step", "loss", "nce_va", "grad_norm", "lr", "epoch")
+        return [tuple(r[k] for k in keys) for r in read_metrics(run / "metrics.jsonl")]
+
+    assert losses(out) == losses(reference)
+
+
+@pytest.mark.slow
+def test_two_ranks_pretrain_a_peer(data_dir, tmp_path):
+    """DDP over 2 gloo ranks: the text tower gets no gradient without text, which DDP must allow
+    (``find_unused_parameters``); the export loads."""
+    out = tmp_path / "run"
+    _run(
+        _torchrun(
+            out,
+            _manifest(data_dir, tmp_path, 4),
+            "model.name=vatt_small",
+            "train.max_steps=2",
+            "train.ckpt_every=2",
+        )
+    )
+    records = read_metrics(out / "metrics.jsonl")
+    assert [r["step"] for r in records] == [1, 2]
+    assert all(math.isfinite(r["nce_va"]) for r in records)
+    avpet.create_model("vatt_small", pretrained=f"local-dir:{out / 'final'}")

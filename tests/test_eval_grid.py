@@ -141,3 +141,38 @@ def test_cli_errors_name_the_problem(tmp_path, capsys):
     assert "--train needs --test" in capsys.readouterr().err
     assert main(["eval", "grid", "--data", str(tmp_path)]) == 2
     assert "--model NAME is required" in capsys.readouterr().err
+
+
+def test_retrieval_embedding_gives_the_mean_clip_cosine():
+    gen = np.random.default_rng(0)
+    feats = {"unimodal": gen.normal(size=(6, 4, 8)), "bos": gen.normal(size=(6, 8))}
+    emb = grid.retrieval_embedding(feats, "unimodal")
+    assert emb.shape == (6, 32)
+    x = feats["unimodal"] - feats["unimodal"].mean(0)
+    x = x / np.linalg.norm(x, axis=-1, keepdims=True)
+    mean_cosine = np.einsum("itc,jtc->ij", x, x) / 4
+    np.testing.assert_allclose((emb @ emb.T).numpy() / 4, mean_cosine, atol=1e-12)
+    assert grid.retrieval_embedding(feats, "bos").shape == (6, 8)
+
+
+def test_decoded_inputs_are_cached_per_transform(clips, tmp_path, monkeypatch):
+    from avpet.data import loader
+    from avpet.data.config import resolve_data_config
+    from avpet.data.transforms import create_transform
+    from avpet.registry import get_pretrained_cfg
+
+    cfg = get_pretrained_cfg("avpet_small_mid_lowrank")
+    transform = create_transform(resolve_data_config(cfg, backend="pyav"))
+    folder = grid.cache_folder(tmp_path, transform)
+    cropped = create_transform(resolve_data_config(cfg, backend="pyav", roi=(150, 246, 118, 214)))
+    assert grid.cache_folder(tmp_path, cropped) != folder
+    decoded = grid.decoded_sequence(clips[0], transform, folder)
+    assert (folder / f"{clips[0].id}.safetensors").is_file()
+
+    def no_decoding(*args, **kwargs):
+        raise AssertionError("decoded again")
+
+    monkeypatch.setattr(loader, "load_sample", no_decoding)
+    cached = grid.decoded_sequence(clips[0], transform, folder)
+    for modality in ("visual", "audio"):
+        assert cached[modality].equal(decoded[modality])

@@ -53,6 +53,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     grid.add_argument(
         "--plot", type=Path, help="write the test audio-video similarity matrix as PNG here"
     )
+    grid.add_argument(
+        "--cache",
+        type=Path,
+        help="keep decoded clips here for the next model with the same input spec and crop",
+    )
     fsdd = tasks.add_parser("fsdd", help="FSDD spoken digits, leave-one-speaker-out")
     _common(fsdd)
     fsdd.add_argument("--data", type=Path, required=True, help="FSDD folder (or its recordings/)")
@@ -164,6 +169,7 @@ def _grid(args: argparse.Namespace, probe: ProbeCfg) -> dict:
         probe,
         args.all_levels,
         args.batch_size,
+        grid.cache_folder(args.cache, transform) if args.cache else None,
     )
     if args.plot is not None:
         from .retrieval import plot_similarity

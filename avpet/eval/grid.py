@@ -5,12 +5,14 @@ Each clip is one sentence of six words (command, color, prep, letter, digit, adv
 per sentence: clip k is centred on word ``first + k``, for the ``T`` consecutive words around
 color..digit (``T = 4``: color, prep, letter, digit). A word's feature is its own clip's feature
 at the chosen level, so the Transformer levels see the word in the context of its neighbours.
-Retrieval compares the BOS summaries of the visual-only and the audio-only sequences.
+Retrieval compares the visual-only and the audio-only sequences clip by clip at the same level
+(:func:`retrieval_embedding`).
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -20,6 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..config import to_dict
 from ..data.transforms import ClipTransform
 from ..errors import ConfigError, MediaError
 from .features import CLIP_LEVELS, Progress, available_levels, modality_levels
@@ -150,31 +153,73 @@ def clip_starts(clip: GridClip, slots: Sequence[int], clip_seconds: float) -> li
     return [clip.words[s].centre - clip_seconds / 2 for s in slots]
 
 
+def decoded_sequence(
+    clip: GridClip, transform: ClipTransform, cache: Path | None = None
+) -> dict[str, torch.Tensor]:
+    """The model input of ``clip`` (``visual``, ``audio``; see :func:`extract`), read from
+    ``cache`` (a folder for this ``transform``: :func:`cache_folder`) when it was decoded before,
+    else decoded (and written there)."""
+    from safetensors.torch import load_file, save_file
+
+    from ..data.loader import load_sample
+
+    path = cache / f"{clip.id}.safetensors" if cache else None
+    if path and path.is_file():
+        return load_file(path)
+    spec = transform.cfg.input
+    sample = load_sample(
+        clip.video, transform, clip_starts(clip, word_slots(spec.num_clips), spec.clip_seconds)
+    )
+    tensors = {m: sample[m].contiguous() for m in ("visual", "audio")}
+    if path:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_suffix(".partial")
+        save_file(tensors, str(partial))
+        partial.replace(path)
+    return tensors
+
+
+def cache_folder(root: Path, transform: ClipTransform) -> Path:
+    """``root/<hash of the transform's config>``: decoded inputs are shared by every model with
+    the same input spec and crop."""
+    key = json.dumps(to_dict(transform.cfg), sort_keys=True, default=str)
+    return Path(root) / hashlib.sha1(key.encode()).hexdigest()[:16]
+
+
 def extract(
     model: nn.Module,
     clips: Sequence[GridClip],
     transform: ClipTransform,
     batch_size: int = 16,
+    cache: Path | None = None,
 ) -> dict[str, dict[str, np.ndarray]]:
     """Frozen features of ``clips``: ``{modality: {level: array}}`` with clip levels
-    ``[N, T, C]`` (position k = word ``word_slots(T)[k]``) and ``bos`` ``[N, D]``."""
-    from ..data.loader import load_sample
+    ``[N, T, C]`` (position k = word ``word_slots(T)[k]``) and ``bos`` ``[N, D]``.
 
-    spec = transform.cfg.input
-    slots = word_slots(spec.num_clips)
+    ``cache``: a folder of decoded inputs for ``transform`` (see :func:`cache_folder`).
+    """
     progress = Progress("grid features", len(clips))
     parts: dict[str, dict[str, list]] = {"visual": {}, "audio": {}}
     for begin in range(0, len(clips), batch_size):
         batch = clips[begin : begin + batch_size]
-        samples = [
-            load_sample(c.video, transform, clip_starts(c, slots, spec.clip_seconds)) for c in batch
-        ]
+        samples = [decoded_sequence(c, transform, cache) for c in batch]
         for modality in parts:
             x = torch.stack([s[modality] for s in samples])
             for level, value in modality_levels(model, modality, x).items():
                 parts[modality].setdefault(level, []).append(value.float().numpy())
         progress.update(begin + len(batch))
     return {m: {lvl: np.concatenate(v) for lvl, v in d.items()} for m, d in parts.items()}
+
+
+def retrieval_embedding(levels: dict[str, np.ndarray], level: str) -> torch.Tensor:
+    """What retrieval compares for one modality: at a clip level, every clip's feature centred on
+    its position's mean over the set and L2-normalised, concatenated ``[N, T·C]`` (so the cosine
+    of two sequences is the mean cosine of their clips); at ``bos``, the BOS summary ``[N, D]``."""
+    x = torch.from_numpy(levels[level]).double()
+    if level not in CLIP_LEVELS:
+        return x
+    x = x - x.mean(0)
+    return (x / x.norm(dim=-1, keepdim=True).clamp_min(1e-12)).flatten(1)
 
 
 def word_table(
@@ -228,19 +273,20 @@ def evaluate(
     probe: ProbeCfg,
     all_levels: bool = False,
     batch_size: int = 16,
+    cache: Path | None = None,
 ) -> tuple[dict, torch.Tensor]:
     """The GRID metrics of a frozen ``model`` and the test audio→video similarity ``[N, N]``.
 
-    Headline ``{modality}_{slot}_acc`` at ``level``; with ``all_levels`` every level the model
-    computes is probed too, under ``"levels"``.
+    Headline ``{modality}_{slot}_acc`` and retrieval at ``level``; with ``all_levels`` every
+    level the model computes is probed too, under ``"levels"``. ``cache``: see :func:`extract`.
     """
     from .retrieval import similarity
 
     if set(c.id for c in train_clips) & set(c.id for c in test_clips):
         raise ConfigError("the training and test clips overlap")
     num_clips = transform.cfg.input.num_clips
-    train = extract(model, train_clips, transform, batch_size)
-    test = extract(model, test_clips, transform, batch_size)
+    train = extract(model, train_clips, transform, batch_size, cache)
+    test = extract(model, test_clips, transform, batch_size, cache)
     levels = available_levels(model) if all_levels else (level,)
     per_level = {
         lvl: probe_words(
@@ -252,7 +298,8 @@ def evaluate(
         )
         for lvl in levels
     }
-    audio, visual = torch.from_numpy(test["audio"]["bos"]), torch.from_numpy(test["visual"]["bos"])
+    audio = retrieval_embedding(test["audio"], level)
+    visual = retrieval_embedding(test["visual"], level)
     metrics = {
         **per_level[level],
         **retrieval_metrics(audio, visual),

@@ -1,0 +1,7 @@
+"""``python -m avpet``: the ``avpet`` command."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

@@ -1,0 +1,151 @@
+"""The paper's ablations on GRID s1 at one budget: fusion, sharing and negative samplers.
+
+    python benchmarks/grid_ablations.py --steps 100 --seeds 0 1 2 [--only mid_lowrank_similar]
+
+Every variant is ``configs/grid_small.json`` with one change (the model's fusion or sharing, or
+``negatives.strategy``), pretrained for ``--steps`` steps per seed from the same clip cache,
+then evaluated by ``avpet eval grid`` on the held-out clips. Each run writes
+``OUT/<variant>/s<seed>/eval_grid.json``; runs already evaluated are skipped, so an interrupted
+sweep continues where it stopped (each seed runs over all variants before the next). Prints a
+Markdown table of mean ± std over seeds (per variant and metric) and, with
+``--write docs/results.md``, puts it between the ablation markers there.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+MARKERS = ("<!-- grid_ablations:start -->", "<!-- grid_ablations:end -->")
+METRICS = ("visual_letter_acc", "visual_digit_acc", "audio_digit_acc", "a2v_r1")
+
+# variant → (backbone, negatives.strategy); the first is the recipe itself
+VARIANTS = {
+    "mid_lowrank_similar": ("avpet_small_mid_lowrank", "similar"),
+    "early_lowrank_similar": ("avpet_small_early_lowrank", "similar"),
+    "late_lowrank_similar": ("avpet_small_late_lowrank", "similar"),
+    "mid_none_similar": ("avpet_small_mid_none", "similar"),
+    "mid_all_similar": ("avpet_small_mid_all", "similar"),
+    "mid_lowrank_minibatch": ("avpet_small_mid_lowrank", "minibatch"),
+    "mid_lowrank_sequence": ("avpet_small_mid_lowrank", "sequence"),
+    "mid_lowrank_random": ("avpet_small_mid_lowrank", "random"),
+}
+GROUPS = {
+    "fusion (lowrank, CANS similar)": [
+        "early_lowrank_similar",
+        "mid_lowrank_similar",
+        "late_lowrank_similar",
+    ],
+    "sharing (mid, CANS similar)": ["mid_none_similar", "mid_all_similar", "mid_lowrank_similar"],
+    "negatives (mid, lowrank)": [
+        "mid_lowrank_similar",
+        "mid_lowrank_minibatch",
+        "mid_lowrank_sequence",
+        "mid_lowrank_random",
+    ],
+}
+
+
+def run(variant: str, seed: int, args: argparse.Namespace) -> dict:
+    """Pretrain and evaluate one variant and seed (or read its earlier result)."""
+    model, strategy = VARIANTS[variant]
+    out = args.out / variant / f"s{seed}"
+    result_path = out / "eval_grid.json"
+    if not result_path.is_file():
+        start = time.monotonic()
+        overrides = [
+            f"model.name={model}",
+            f"negatives.strategy={strategy}",
+            f"train.max_steps={args.steps}",
+            f"train.seed={seed}",
+            f"train.out_dir={out}",
+            f"train.ckpt_every={args.steps}",
+            f"optim.warmup_steps={max(args.steps // 10, 1)}",
+        ]
+        if "early" in model:  # no unimodal Transformer to predict from
+            overrides.append("mep.levels=multimodal")
+        if "late" in model:  # no multimodal Transformer
+            overrides.append("mep.levels=unimodal")
+        python = sys.executable
+        subprocess.run([python, "-m", "avpet.pretrain", str(args.config), *overrides], check=True)
+        minutes = (time.monotonic() - start) / 60
+        evaluation = subprocess.run(
+            [
+                python, "-m", "avpet", "eval", "grid", "--model", model,
+                "--pretrained", f"local-dir:{out / 'final'}", "--data", str(args.data),
+                "--seed", str(seed), "--cache", str(args.eval_cache), "--json",
+            ],
+            check=True, capture_output=True, text=True,
+        )  # fmt: skip
+        result = json.loads(evaluation.stdout.strip().splitlines()[-1])
+        result.update(variant=variant, steps=args.steps, pretrain_minutes=minutes)
+        result_path.write_text(json.dumps(result) + "\n")
+    result = json.loads(result_path.read_text())
+    print(json.dumps({k: result.get(k) for k in ("variant", "seed", *METRICS)}), flush=True)
+    return result
+
+
+def mean_std(values: list[float]) -> str:
+    std = statistics.stdev(values) if len(values) > 1 else 0.0
+    return f"{statistics.mean(values):.3f} ± {std:.3f}"
+
+
+def table(results: dict[str, list[dict]]) -> str:
+    """Markdown: one block per ablation group, mean ± std over seeds per metric."""
+    lines = []
+    for group, variants in GROUPS.items():
+        lines += [
+            f"| {group} | seeds | {' | '.join(METRICS)} |",
+            "|---|---" + "|---" * len(METRICS) + "|",
+        ]
+        for variant in variants:
+            rows = results.get(variant)
+            if rows:
+                cells = " | ".join(mean_std([r[m] for r in rows]) for m in METRICS)
+                lines.append(f"| {variant} | {len(rows)} | {cells} |")
+        lines.append("")
+    first = next(iter(results.values()))[0]
+    minutes = statistics.mean(r["pretrain_minutes"] for rows in results.values() for r in rows)
+    lines.append(
+        f"{first['steps']} pretraining steps per run (mean {minutes:.1f} min of pretraining plus "
+        f"decoding-free evaluation); machine: {first['machine']}."
+    )
+    return "\n".join(lines)
+
+
+def write_block(path: Path, block: str) -> None:
+    """Replace the text between the ablation markers of ``path`` with ``block``."""
+    text = path.read_text()
+    start, end = (text.index(m) for m in MARKERS)
+    path.write_text(text[: start + len(MARKERS[0])] + "\n\n" + block + "\n\n" + text[end:])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", type=Path, default=ROOT / "configs" / "grid_small.json")
+    parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "grid_s1")
+    parser.add_argument("--steps", type=int, default=100)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--only", nargs="+", choices=list(VARIANTS), help="run these variants")
+    parser.add_argument("--out", type=Path, default=ROOT / "runs" / "ablations")
+    parser.add_argument("--eval-cache", type=Path, default=ROOT / "runs" / "eval_cache")
+    parser.add_argument("--write", type=Path, help="put the table between the markers here")
+    args = parser.parse_args()
+    results: dict[str, list[dict]] = {}
+    for seed in args.seeds:  # seed-major: a sweep cut short still covers every variant
+        for variant in args.only or VARIANTS:
+            results.setdefault(variant, []).append(run(variant, seed, args))
+    block = table(results)
+    print("\n" + block)
+    if args.write:
+        write_block(args.write, block)
+
+
+if __name__ == "__main__":
+    main()

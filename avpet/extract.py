@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Sequence
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import torch
@@ -48,6 +50,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="on an unusable video: stop with an error, or skip it (listed in the metadata)",
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of a randomly initialised model")
+    parser.add_argument(
+        "--prefetch",
+        type=int,
+        default=2,
+        help="videos decoded ahead in a background thread while the model runs (0: none)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -57,7 +65,11 @@ def run(args: argparse.Namespace) -> int:
     torch.manual_seed(args.seed)
     model = create_model(args.model, pretrained=args.pretrained).eval()
     cfg = resolve_data_config(model, backend=args.backend)
-    tensors, skipped = extract_features(model, args.videos, cfg, args.on_error == "skip")
+    if args.prefetch < 0:
+        raise ConfigError(f"--prefetch must be >= 0, got {args.prefetch}")
+    tensors, skipped = extract_features(
+        model, args.videos, cfg, args.on_error == "skip", args.prefetch
+    )
     metadata = {
         "format": FORMAT,
         "avpet_version": __version__,
@@ -75,19 +87,25 @@ def run(args: argparse.Namespace) -> int:
 
 
 def extract_features(
-    model: torch.nn.Module, videos: Sequence[str], cfg: DataConfig, skip_bad: bool
+    model: torch.nn.Module,
+    videos: Sequence[str],
+    cfg: DataConfig,
+    skip_bad: bool,
+    prefetch: int = 2,
 ) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
-    """Evaluation-mode features of each video: ``({"video/level": tensor}, {skipped: reason})``."""
+    """Evaluation-mode features of each video: ``({"video/level": tensor}, {skipped: reason})``;
+    up to ``prefetch`` videos are decoded ahead while the model runs."""
     transform = create_transform(cfg, is_training=False)
     tensors: dict[str, torch.Tensor] = {}
     skipped: dict[str, str] = {}
-    for video in tqdm(videos, desc="avpet extract", unit="video", disable=None):
-        try:
-            sample = load_sample(video, transform)
-        except MediaError as error:
+    decoded = decode_ahead(videos, lambda video: load_sample(video, transform), prefetch)
+    for video, sample in tqdm(
+        decoded, total=len(videos), desc="avpet extract", unit="video", disable=None
+    ):
+        if isinstance(sample, MediaError):
             if not skip_bad:
-                raise
-            skipped[video] = error.reason
+                raise sample
+            skipped[video] = sample.reason
             continue
         audio = sample["audio"][None] if sample["has_audio"] else None
         with torch.inference_mode():
@@ -98,3 +116,31 @@ def extract_features(
             )
         tensors[f"{video}/starts"] = sample["starts"]
     return tensors, skipped
+
+
+def decode_ahead(
+    videos: Sequence[str], load: Callable[[str], dict], prefetch: int
+) -> Iterator[tuple[str, dict | MediaError]]:
+    """``(video, load(video))`` in order, the next ``prefetch`` videos loading in a background
+    thread meanwhile (decoders and torch release the GIL); an unusable video yields its
+    :class:`MediaError` in its place. ``prefetch=0`` loads each video when it is reached."""
+
+    def attempt(video: str) -> dict | MediaError:
+        try:
+            return load(video)
+        except MediaError as error:
+            return error
+
+    if prefetch == 0:
+        yield from ((video, attempt(video)) for video in videos)
+        return
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pending: deque[tuple[str, Future]] = deque()
+        for video in videos:
+            pending.append((video, pool.submit(attempt, video)))
+            if len(pending) > prefetch:
+                done, future = pending.popleft()
+                yield done, future.result()
+        while pending:
+            done, future = pending.popleft()
+            yield done, future.result()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 
 import torch
 from safetensors import safe_open
@@ -10,6 +11,8 @@ from safetensors import safe_open
 import avpet
 from avpet.cli import main
 from avpet.data import create_transform, load_sample, resolve_data_config
+from avpet.errors import MediaError
+from avpet.extract import decode_ahead
 
 LEVELS = {
     "visual_cnn",
@@ -77,3 +80,26 @@ def test_extract_bad_input(data_dir, tmp_path, capsys):
         assert skipped[str(junk)].startswith("not a readable media file")
         names = f.keys()
         assert f"{clip}/visual_bos" in names
+
+
+def test_decode_ahead_loads_the_next_video_while_one_is_used():
+    started = {video: threading.Event() for video in "abc"}
+
+    def load(video):
+        started[video].set()
+        if video == "b":
+            raise MediaError(video, "corrupt")
+        return {"video": video}
+
+    seen = []
+    for video, sample in decode_ahead(list("abc"), load, prefetch=1):
+        if video == "a":
+            assert started["b"].wait(timeout=30)  # b is decoding while a is being used
+        seen.append(sample if isinstance(sample, MediaError) else sample["video"])
+    assert seen[0] == "a" and seen[2] == "c"
+    assert isinstance(seen[1], MediaError) and seen[1].reason == "corrupt"
+
+    started = {video: threading.Event() for video in "abc"}
+    for video, _ in decode_ahead(list("abc"), load, prefetch=0):
+        if video == "a":
+            assert not started["b"].is_set()

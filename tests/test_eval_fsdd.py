@@ -86,3 +86,38 @@ def test_cli_baseline_and_random_init(data_dir, capsys):
     assert result["level"] == "unimodal" and result["n_recordings"] == 120
     assert set(result["levels"]) == {"cnn", "unimodal", "multimodal", "bos"}
     assert all(0.0 <= v <= 1.0 for v in [*result["digit_acc"].values(), *result["levels"].values()])
+
+
+@pytest.mark.parametrize("name", ["vatt_small", "mmv_small_tsm_fac"])
+def test_cli_peer_audio_encoder_alone(name, data_dir, capsys):
+    """VATT reads waveforms at its rate, MMV log-mel; the level is the peer's default."""
+    args = f"--data {data_dir / 'fsdd'} --per-digit 1 --probe-c 1.0 --all-levels --json"
+    assert main(["eval", "fsdd", "--model", name, *args.split()]) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert result["model"] == name and result["n_recordings"] == 60
+    assert result["level"] == "joint" and set(result["levels"]) == {"pooled", "joint"}
+    assert result["levels"]["joint"] == result["digit_acc_mean"]
+    assert len(result["digit_acc"]) == 6
+    assert all(0.0 <= v <= 1.0 for v in [*result["digit_acc"].values(), *result["levels"].values()])
+
+
+def test_peer_recordings_keep_every_clip(monkeypatch):
+    """A peer encodes clips alone, so a recording longer than its one clip is not cropped."""
+    from avpet.eval.features import load_model
+
+    model = load_model("vatt_small", False, seed=0)
+    spec = model.pretrained_cfg.input
+    long = torch.randn(int(2.5 * spec.clip_samples))
+    monkeypatch.setattr(fsdd, "read_waveform", lambda path, rate: long)
+    seen = []
+    real = model.forward_features
+
+    def spy(**inputs):
+        seen.append(inputs["audio"].shape)
+        return real(**inputs)
+
+    monkeypatch.setattr(model, "forward_features", spy)
+    recording = fsdd.Recording(path=None, digit=0, speaker="a", index=0)
+    levels = fsdd.extract(model, [recording])
+    assert seen == [(3, spec.clip_samples)]  # three waveform clips, each a sample
+    assert levels["pooled"].shape == (1, 192) and levels["joint"].shape == (1, 256)

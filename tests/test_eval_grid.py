@@ -4,10 +4,13 @@ import json
 
 import numpy as np
 import pytest
+import torch
 
 from avpet.cli import main
 from avpet.errors import ConfigError, MediaError
-from avpet.eval import grid, probe
+from avpet.eval import features, grid, probe
+
+PEERS = ("vatt_small", "mmv_small_tsm_fac")
 
 
 @pytest.fixture(scope="module")
@@ -131,6 +134,73 @@ def test_cli_model_prints_json_last_and_plots(data_dir, tmp_path, capsys):
     assert all(0.0 <= result[k] <= 1.0 for k in expected)
     pytest.importorskip("matplotlib")
     assert (tmp_path / "grid_similarity.png").read_bytes()[:4] == b"\x89PNG"
+
+
+@pytest.mark.parametrize("name", PEERS)
+def test_cli_peer_gives_the_avbert_metrics_at_its_default_level(name, data_dir, capsys):
+    args = f"--data {data_dir / 'grid_s1'} --limit 6 --probe-c 1.0 --all-levels --json"
+    assert main(["eval", "grid", "--model", name, *args.split()]) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    expected = {f"{m}_{s}_acc" for m in ("visual", "audio") for s in grid.PROBED}
+    retrieval = {"a2v_r1", "a2v_r5", "v2a_r1"}
+    assert expected | retrieval | {"chance", "level", "levels", "machine"} <= set(result)
+    assert result["model"] == name and result["n_train"] == result["n_test"] == 6
+    assert result["level"] == "joint"  # the peer's default: its video-audio joint space
+    assert set(result["levels"]) == {"pooled", "joint"}
+    assert result["levels"]["joint"] == {k: result[k] for k in expected}
+    assert all(0.0 <= result[k] <= 1.0 for k in expected | retrieval)
+    assert all(0.0 <= v <= 1.0 for lvl in result["levels"].values() for v in lvl.values())
+
+
+@pytest.mark.parametrize("name", PEERS)
+def test_peer_levels_are_per_clip_in_the_sequence_layout(name):
+    """A peer's ``[B, T, ...]`` sequences give ``pooled`` and ``joint`` ``[B, T, C]``, each clip
+    encoded alone; the levels, default and GRID window are the peer's."""
+    model = features.load_model(name, False, seed=0)
+    spec = model.pretrained_cfg.input
+    assert spec.num_clips == 1  # GRID still reads the 4 word clips color..digit
+    transform = grid.create_eval_transform(model, backend="pyav")
+    assert transform.cfg.input.num_clips == grid.PROBE_CLIPS == 4
+    inputs = {
+        "visual": torch.rand(2, 3, 3, spec.frames, spec.size, spec.size),
+        "audio": torch.randn(2, 3, *spec.audio_shape[1:]),
+    }
+    for modality, x in inputs.items():
+        levels = features.modality_levels(model, modality, x)
+        assert set(levels) == {"pooled", "joint"}
+        peer_modality = features.PEER_MODALITY[modality]
+        with torch.no_grad():  # clip (1, 2) as a sample of its own
+            alone = model.forward_features(**{peer_modality: x[1, 2:3]})
+            pooled = alone[f"{peer_modality}_pooled"]
+            joint = model.forward_head(alone)[f"{peer_modality}_va"]
+        assert levels["pooled"].shape == (2, 3, pooled.shape[-1])
+        assert levels["joint"].shape == (2, 3, model.cfg.spaces.va_dim)
+        torch.testing.assert_close(levels["pooled"][1, 2], pooled[0])
+        torch.testing.assert_close(levels["joint"][1, 2], joint[0])
+    assert features.available_levels(model) == ("pooled", "joint")
+    assert features.check_level(model, "auto") == "joint"
+    with pytest.raises(ConfigError, match="choose from"):
+        features.check_level(model, "unimodal")
+
+
+def test_peer_without_joint_spaces_defaults_to_pooled():
+    model = features.load_model("mmv_small_tsm_fac", False, seed=0)
+    model.spaces = None  # as spaces kind 'none'
+    assert features.available_levels(model) == ("pooled",)
+    assert features.default_level(model) == "pooled"
+    spec = model.pretrained_cfg.input
+    x = torch.randn(1, 2, *spec.audio_shape[1:])
+    assert set(features.modality_levels(model, "audio", x)) == {"pooled"}
+
+
+def test_avbert_transform_and_levels_are_unchanged():
+    from avpet.data.config import resolve_data_config
+
+    model = features.load_model("avpet_small_mid_lowrank", False, seed=0)
+    transform = grid.create_eval_transform(model, backend="pyav")
+    assert transform.cfg == resolve_data_config(model, backend="pyav")
+    assert features.available_levels(model) == ("cnn", "unimodal", "multimodal", "bos")
+    assert features.default_level(model) == "unimodal"
 
 
 def test_cli_errors_name_the_problem(tmp_path, capsys):

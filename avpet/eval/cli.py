@@ -80,8 +80,9 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--level",
         default="auto",
-        help="feature level of the headline metrics: cnn, unimodal, multimodal, bos "
-        "(default auto: unimodal, multimodal for early fusion)",
+        help="feature level of the headline metrics: cnn, unimodal, multimodal, bos (AVBERT), "
+        "pooled, joint (VATT, MMV) (default auto: unimodal, multimodal for early fusion; "
+        "joint for a peer with joint spaces, else pooled)",
     )
     parser.add_argument("--all-levels", action="store_true", help="also probe every level")
     parser.add_argument(
@@ -153,13 +154,11 @@ def _grid(args: argparse.Namespace, probe: ProbeCfg) -> dict:
             "n_train": len(train),
             "n_test": len(test),
         }
-    from ..data.config import resolve_data_config
-    from ..data.transforms import create_transform
     from .features import check_level, load_model
 
     model = load_model(args.model, args.pretrained, args.seed)
     crop = {"roi": tuple(args.roi)} if args.roi else {}  # else the crop the weights expect
-    transform = create_transform(resolve_data_config(model, backend=args.backend, **crop))
+    transform = grid.create_eval_transform(model, backend=args.backend, **crop)
     metrics, scores = grid.evaluate(
         model,
         train,

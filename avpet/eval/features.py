@@ -1,13 +1,23 @@
-"""Frozen features of an AVBERT model at every level, one modality at a time.
+"""Frozen features of a model at every level, one modality at a time.
 
-A modality is run alone (``forward_features(visual=...)`` or ``(audio=...)``), so its features
-never see the other modality. Levels:
+A modality is run alone, so its features never see the other modality. Inputs are sequences:
+visual ``[B, T, 3, F, H, W]``, audio ``[B, T, ...]`` as the data pipeline gives them.
+
+AVBERT (``forward_features(visual=...)`` or ``(audio=...)``), levels:
 
 * ``cnn``: the clip's CNN feature ``[B, T, C_m]``;
 * ``unimodal``: the modality's Transformer output at the clip ``[B, T, D]`` (mid / late fusion);
 * ``multimodal``: the multimodal Transformer output at the clip ``[B, T, D]`` (early / mid fusion;
   the sequence holds this modality only);
 * ``bos``: the last stage's BOS summary of the whole sequence ``[B, D]``.
+
+Peers (VATT, MMV: :class:`~avpet.models.joint.JointModel`) take one clip per sample, so the
+``B·T`` clips are encoded as separate samples (``forward_features(video=...)`` or
+``(audio=...)``), levels:
+
+* ``pooled``: the backbone's pooled feature of the clip ``[B, T, C_m]``;
+* ``joint``: the clip's embedding in the video-audio joint space S_va ``[B, T, D_va]`` (models
+  with joint spaces and both modalities).
 """
 
 from __future__ import annotations
@@ -20,8 +30,11 @@ from torch import Tensor, nn
 
 from ..errors import ConfigError
 
-CLIP_LEVELS = ("cnn", "unimodal", "multimodal")
-LEVELS = (*CLIP_LEVELS, "bos")
+AVBERT_LEVELS = ("cnn", "unimodal", "multimodal", "bos")
+PEER_LEVELS = ("pooled", "joint")
+CLIP_LEVELS = (*AVBERT_LEVELS[:-1], *PEER_LEVELS)  # one feature per clip; ``bos`` per sequence
+LEVELS = (*AVBERT_LEVELS, *PEER_LEVELS)
+PEER_MODALITY = {"visual": "video", "audio": "audio"}  # eval's modality names → the peers'
 
 
 def load_model(name: str, pretrained: bool | str, seed: int) -> nn.Module:
@@ -32,9 +45,24 @@ def load_model(name: str, pretrained: bool | str, seed: int) -> nn.Module:
     return create_model(name, pretrained=pretrained).eval()
 
 
+def is_peer(model: nn.Module) -> bool:
+    """Whether ``model`` is a VATT / MMV peer, which encodes each clip as a sample of its own."""
+    from ..models.joint import JointModel
+
+    return isinstance(model, JointModel)
+
+
+def has_joint_space(model: nn.Module) -> bool:
+    """Whether the peer ``model`` embeds video and audio in a joint space S_va."""
+    return model.spaces is not None and {"video", "audio"} <= set(model.cfg.modalities)
+
+
 def default_level(model: nn.Module) -> str:
-    """The headline level: the unimodal Transformer output, or the multimodal one for early
-    fusion (which has no unimodal Transformer)."""
+    """The headline level: AVBERT's unimodal Transformer output (the multimodal one for early
+    fusion, which has no unimodal Transformer); a peer's joint-space embedding (what its
+    contrastive objective trains), or its pooled feature when it has no joint space."""
+    if is_peer(model):
+        return "joint" if has_joint_space(model) else "pooled"
     return "unimodal" if "visual" in model.cfg.streams else "multimodal"
 
 
@@ -49,16 +77,21 @@ def check_level(model: nn.Module, level: str) -> str:
 
 
 def available_levels(model: nn.Module) -> tuple[str, ...]:
-    """Levels that ``model``'s fusion computes."""
+    """Levels that ``model`` computes (an AVBERT model: those of its fusion)."""
+    if is_peer(model):
+        return PEER_LEVELS if has_joint_space(model) else PEER_LEVELS[:1]
     streams = model.cfg.streams
     computed = {"unimodal": "visual" in streams, "multimodal": "multimodal" in streams}
-    return tuple(level for level in LEVELS if computed.get(level, True))
+    return tuple(level for level in AVBERT_LEVELS if computed.get(level, True))
 
 
 @torch.no_grad()
 def modality_levels(model: nn.Module, modality: str, x: Tensor) -> dict[str, Tensor]:
-    """Features of ``x`` (visual ``[B, T, 3, F, H, W]`` or audio ``[B, T, 1, M, L]``) alone:
-    ``cnn``/``unimodal``/``multimodal`` ``[B, T, C]`` and ``bos`` ``[B, D]`` (those computed)."""
+    """Features of the sequences ``x`` (visual ``[B, T, 3, F, H, W]``, audio ``[B, T, ...]``) of
+    ``modality`` alone, at every level ``model`` computes: clip levels ``[B, T, C]``, ``bos``
+    ``[B, D]``."""
+    if is_peer(model):
+        return _peer_levels(model, modality, x)
     feats = model.forward_features(**{modality: x})
     out = {"cnn": feats[f"{modality}_cnn"], "bos": feats[f"{modality}_bos"]}
     if modality in feats:
@@ -66,6 +99,16 @@ def modality_levels(model: nn.Module, modality: str, x: Tensor) -> dict[str, Ten
     if "multimodal" in feats:
         out["multimodal"] = feats["multimodal"][:, 1:]
     return out
+
+
+def _peer_levels(model: nn.Module, modality: str, x: Tensor) -> dict[str, Tensor]:
+    """A peer's ``pooled`` (and ``joint``) ``[B, T, C]``: the ``B·T`` clips encoded as samples."""
+    name = PEER_MODALITY[modality]
+    feats = model.forward_features(**{name: x.flatten(0, 1)})
+    out = {"pooled": feats[f"{name}_pooled"]}
+    if has_joint_space(model):
+        out["joint"] = model.forward_head(feats)[f"{name}_va"]
+    return {level: value.unflatten(0, x.shape[:2]) for level, value in out.items()}
 
 
 class Progress:

@@ -1,9 +1,11 @@
 """FSDD spoken digits with a frozen audio encoder, leave-one-speaker-out (SPEC §5).
 
 Each recording ``<digit>_<speaker>_<index>.wav`` is resampled to the model's rate and cut into
-``n = ceil(duration / clip_seconds)`` consecutive clips (at most ``num_clips``) centred on the
-recording, zero-padded at both ends (most recordings are one clip of the small model).
-A recording's feature at a clip level is the mean over its clips; ``bos`` is the sequence summary.
+``n = ceil(duration / clip_seconds)`` consecutive clips (at most ``num_clips`` for AVBERT; a peer,
+VATT or MMV, encodes each clip alone and takes them all) centred on the recording, zero-padded at
+both ends (most recordings are one clip of the small models), then given the model's audio front
+end (log-mel, or the waveform itself for VATT). A recording's feature at a clip level is the mean
+over its clips; ``bos`` is the sequence summary.
 For each speaker a probe is fitted on the five others and scored on that speaker.
 """
 
@@ -22,7 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import ConfigError, MediaError
-from .features import CLIP_LEVELS, Progress, modality_levels
+from .features import CLIP_LEVELS, Progress, is_peer, modality_levels
 from .probe import ProbeCfg, probe_accuracy
 
 NAME = re.compile(r"^(\d)_([A-Za-z]+)_(\d+)$")
@@ -97,10 +99,14 @@ def read_waveform(path: Path, sample_rate: int) -> torch.Tensor:
     return torch.from_numpy(np.concatenate(chunks))
 
 
-def centred_clips(waveform: torch.Tensor, clip_samples: int, max_clips: int) -> torch.Tensor:
+def centred_clips(
+    waveform: torch.Tensor, clip_samples: int, max_clips: int | None = None
+) -> torch.Tensor:
     """``waveform [S]`` → ``[n, clip_samples]``, ``n = ceil(S / clip_samples)`` clipped to
-    ``1..max_clips``: a window of ``n`` clips centred on the waveform, zero-padded or cropped."""
-    n = min(max(math.ceil(len(waveform) / clip_samples), 1), max_clips)
+    ``1..max_clips`` (``None``: no cap): a window of ``n`` clips centred on the waveform,
+    zero-padded or cropped."""
+    n = max(math.ceil(len(waveform) / clip_samples), 1)
+    n = n if max_clips is None else min(n, max_clips)
     total = n * clip_samples
     extra = len(waveform) - total
     if extra > 0:
@@ -114,15 +120,15 @@ def extract(
     model: nn.Module, recordings: Sequence[Recording], batch_size: int = 32
 ) -> dict[str, np.ndarray]:
     """Frozen audio features per recording: ``{level: [N, C]}`` (clip levels averaged)."""
-    from ..data.transforms import LogMel
+    from ..data.config import resolve_data_config
+    from ..data.transforms import create_transform
 
-    spec = model.pretrained_cfg.input
-    logmel = LogMel(spec)
+    transform = create_transform(resolve_data_config(model))
+    spec = transform.cfg.input
+    max_clips = None if is_peer(model) else spec.num_clips
     inputs = [
-        logmel(
-            centred_clips(
-                read_waveform(r.path, spec.sample_rate), spec.clip_samples, spec.num_clips
-            )
+        transform.audio(
+            centred_clips(read_waveform(r.path, spec.sample_rate), spec.clip_samples, max_clips)
         )
         for r in recordings
     ]

@@ -5,7 +5,9 @@ Each clip is one sentence of six words (command, color, prep, letter, digit, adv
 per sentence: clip k is centred on word ``first + k``, for the ``T`` consecutive words around
 color..digit (``T = 4``: color, prep, letter, digit). A word's feature is its own clip's feature
 at the chosen level, so the Transformer levels see the word in the context of its neighbours.
-Retrieval compares the visual-only and the audio-only sequences clip by clip at the same level
+A peer (VATT, MMV) encodes each clip alone, so it reads the ``PROBE_CLIPS`` = 4 clips
+color..digit whatever its own ``num_clips`` (:func:`create_eval_transform`). Retrieval compares
+the visual-only and the audio-only sequences clip by clip at the same level
 (:func:`retrieval_embedding`).
 """
 
@@ -25,7 +27,7 @@ from torch import nn
 from ..config import to_dict
 from ..data.transforms import ClipTransform
 from ..errors import ConfigError, MediaError
-from .features import CLIP_LEVELS, Progress, available_levels, modality_levels
+from .features import CLIP_LEVELS, Progress, available_levels, is_peer, modality_levels
 from .probe import ProbeCfg, probe_accuracy
 from .retrieval import retrieval_metrics
 
@@ -33,6 +35,7 @@ SLOTS = ("command", "color", "prep", "letter", "digit", "adverb")
 PROBED = ("color", "letter", "digit")
 ALIGN_RATE = 25000.0  # .align time units per second
 SILENCE = frozenset({"sil", "sp"})
+PROBE_CLIPS = SLOTS.index(PROBED[-1]) - SLOTS.index(PROBED[0]) + 1  # color..digit
 
 
 @dataclass(frozen=True)
@@ -137,15 +140,27 @@ def word_slots(num_clips: int) -> list[int]:
         raise ConfigError(
             f"GRID sentences have {len(SLOTS)} words; the model wants {num_clips} clips"
         )
-    first, last = SLOTS.index(PROBED[0]), SLOTS.index(PROBED[-1])
-    if num_clips < last - first + 1:
+    if num_clips < PROBE_CLIPS:
         raise ConfigError(
             f"one sequence of {num_clips} clips cannot hold {PROBED[0]}..{PROBED[-1]}; "
-            f"GRID word probes need num_clips >= {last - first + 1}"
+            f"GRID word probes need num_clips >= {PROBE_CLIPS}"
         )
-    begin = first - (num_clips - (last - first + 1)) // 2
+    begin = SLOTS.index(PROBED[0]) - (num_clips - PROBE_CLIPS) // 2
     begin = min(max(begin, 0), len(SLOTS) - num_clips)
     return list(range(begin, begin + num_clips))
+
+
+def create_eval_transform(model: nn.Module, **overrides) -> ClipTransform:
+    """The evaluation transform of ``model`` (``overrides``: fields of
+    :func:`~avpet.data.config.resolve_data_config`). A peer encodes each clip alone, so its
+    sequences hold the ``PROBE_CLIPS`` word clips color..digit whatever its ``num_clips``."""
+    from ..data.config import resolve_data_config
+    from ..data.transforms import create_transform
+
+    cfg = resolve_data_config(model, **overrides)
+    if is_peer(model):
+        cfg = resolve_data_config(cfg, num_clips=PROBE_CLIPS)
+    return create_transform(cfg)
 
 
 def clip_starts(clip: GridClip, slots: Sequence[int], clip_seconds: float) -> list[float]:
@@ -277,8 +292,10 @@ def evaluate(
 ) -> tuple[dict, torch.Tensor]:
     """The GRID metrics of a frozen ``model`` and the test audio→video similarity ``[N, N]``.
 
-    Headline ``{modality}_{slot}_acc`` and retrieval at ``level``; with ``all_levels`` every
-    level the model computes is probed too, under ``"levels"``. ``cache``: see :func:`extract`.
+    ``transform``: :func:`create_eval_transform` of ``model`` (sequences of ``num_clips`` word
+    clips). Headline ``{modality}_{slot}_acc`` and retrieval at ``level``; with ``all_levels``
+    every level the model computes is probed too, under ``"levels"``. ``cache``: see
+    :func:`extract`.
     """
     from .retrieval import similarity
 

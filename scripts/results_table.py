@@ -3,14 +3,15 @@
     python scripts/results_table.py runs/eval/*.json
 
 Each file is the stdout of one ``avpet eval`` run; its last line is the JSON object of metrics.
-Rows with the same model and pretrained source but different seeds are also summarised as
-mean ± std.
+Rows with the same model and pretrained source (up to the seed in a ``_s<N>`` run folder) but
+different seeds are also summarised as mean ± std.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
 import statistics
 from collections import defaultdict
 from pathlib import Path
@@ -32,9 +33,12 @@ COLUMNS = {
 
 
 def label(result: dict) -> str:
+    """The row's model and weights; a run folder named ``..._s<N>`` (one per seed, as
+    scripts/grid_pretrain.sh writes) is shown as ``_s<seed>`` so that seeds group together."""
     pretrained = result["pretrained"]
-    weights = "random init" if pretrained in (False, "False", None) else f"`{pretrained}`"
-    return f"{result['model']} ({weights})"
+    if pretrained in (False, "False", None):
+        return f"{result['model']} (random init)"
+    return f"{result['model']} (`{re.sub(r'_s[0-9]+/', '_s<seed>/', pretrained)}`)"
 
 
 def main() -> None:

@@ -309,8 +309,9 @@ register_pretrained(
         license="cc-by-4.0",
         tag="grid_s1",
         description=(
-            "avpet_small_mid_lowrank pretrained with MEP + CPP (CANS negatives) on the training "
-            "clips of GRID speaker s1 (mouth region), self-supervised; CC BY 4.0 like the corpus."
+            "avpet_small_mid_lowrank pretrained with MEP + CPP (CANS negatives) + AVC on the "
+            "training clips of GRID speaker s1 (mouth region), self-supervised; CC BY 4.0 like the "
+            "corpus."
         ),
     ),
 )

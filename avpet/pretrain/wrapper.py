@@ -37,7 +37,8 @@ MODALITIES = ("visual", "audio")
 
 
 class AVBertPretrainer(nn.Module):
-    """``backbone`` (an :class:`avpet.models.avbert.AVBert`) with MEP and CPP heads."""
+    """``backbone`` (an :class:`avpet.models.avbert.AVBert`) with the MEP and CPP heads and the
+    optional AVC term."""
 
     def __init__(
         self,

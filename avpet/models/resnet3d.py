@@ -56,9 +56,9 @@ def bottleneck3d(cin: int, width: int, cout: int, temporal_kernel: int, stride: 
 class ResNet3d(ResNetTrunk):
     """Clips ``[N, 3, F, H, W]`` → globally pooled features ``[N, num_features]``.
 
-    Weights are kept in ``channels_last_3d`` memory format, so oneDNN/cuDNN run every convolution
-    channels-last (docs/performance.md measures what it buys); values and ``state_dict`` keys are
-    those of the contiguous layout.
+    Weights are kept in ``channels_last_3d`` memory format, so the convolutions run channels-last
+    (on the CPU 1.20x per paper-size training step, docs/performance.md; not measured on a GPU);
+    values and ``state_dict`` keys are those of the contiguous layout.
     """
 
     def __init__(self, cfg: ResNet3dCfg):

@@ -246,3 +246,10 @@ def test_decoded_inputs_are_cached_per_transform(clips, tmp_path, monkeypatch):
     cached = grid.decoded_sequence(clips[0], transform, folder)
     for modality in ("visual", "audio"):
         assert cached[modality].equal(decoded[modality])
+
+    monkeypatch.undo()  # a truncated cache file is decoded again and replaced, not an error
+    entry = folder / f"{clips[0].id}.safetensors"
+    entry.write_bytes(entry.read_bytes()[:100])
+    again = grid.decoded_sequence(clips[0], transform, folder)
+    assert again["visual"].equal(decoded["visual"])
+    assert grid.decoded_sequence(clips[0], transform, folder)["audio"].equal(decoded["audio"])

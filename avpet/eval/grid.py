@@ -173,14 +173,20 @@ def decoded_sequence(
 ) -> dict[str, torch.Tensor]:
     """The model input of ``clip`` (``visual``, ``audio``; see :func:`extract`), read from
     ``cache`` (a folder for this ``transform``: :func:`cache_folder`) when it was decoded before,
-    else decoded (and written there)."""
+    else decoded (and written there). An unreadable cached file is decoded again and replaced."""
+    from safetensors import SafetensorError
     from safetensors.torch import load_file, save_file
 
     from ..data.loader import load_sample
 
     path = cache / f"{clip.id}.safetensors" if cache else None
     if path and path.is_file():
-        return load_file(path)
+        try:
+            cached = load_file(path)
+        except (OSError, SafetensorError):
+            cached = {}
+        if {"visual", "audio"} <= cached.keys():
+            return cached
     spec = transform.cfg.input
     sample = load_sample(
         clip.video, transform, clip_starts(clip, word_slots(spec.num_clips), spec.clip_seconds)

@@ -25,16 +25,19 @@ ROOT = Path(__file__).resolve().parents[1]
 MARKERS = ("<!-- grid_ablations:start -->", "<!-- grid_ablations:end -->")
 METRICS = ("visual_letter_acc", "visual_digit_acc", "audio_digit_acc", "a2v_r1")
 
-# variant → (backbone, negatives.strategy); the first is the recipe itself
+# variant → (backbone, negatives.strategy, mep.levels); the first is the recipe itself. MEP
+# predicts from the levels the fusion has: no unimodal Transformers under early fusion, no
+# multimodal one under late fusion.
+BOTH = "unimodal,multimodal"
 VARIANTS = {
-    "mid_lowrank_similar": ("avpet_small_mid_lowrank", "similar"),
-    "early_lowrank_similar": ("avpet_small_early_lowrank", "similar"),
-    "late_lowrank_similar": ("avpet_small_late_lowrank", "similar"),
-    "mid_none_similar": ("avpet_small_mid_none", "similar"),
-    "mid_all_similar": ("avpet_small_mid_all", "similar"),
-    "mid_lowrank_minibatch": ("avpet_small_mid_lowrank", "minibatch"),
-    "mid_lowrank_sequence": ("avpet_small_mid_lowrank", "sequence"),
-    "mid_lowrank_random": ("avpet_small_mid_lowrank", "random"),
+    "mid_lowrank_similar": ("avpet_small_mid_lowrank", "similar", BOTH),
+    "early_lowrank_similar": ("avpet_small_early_lowrank", "similar", "multimodal"),
+    "late_lowrank_similar": ("avpet_small_late_lowrank", "similar", "unimodal"),
+    "mid_none_similar": ("avpet_small_mid_none", "similar", BOTH),
+    "mid_all_similar": ("avpet_small_mid_all", "similar", BOTH),
+    "mid_lowrank_minibatch": ("avpet_small_mid_lowrank", "minibatch", BOTH),
+    "mid_lowrank_sequence": ("avpet_small_mid_lowrank", "sequence", BOTH),
+    "mid_lowrank_random": ("avpet_small_mid_lowrank", "random", BOTH),
 }
 GROUPS = {
     "fusion (lowrank, CANS similar)": [
@@ -54,7 +57,7 @@ GROUPS = {
 
 def run(variant: str, seed: int, args: argparse.Namespace) -> dict:
     """Pretrain and evaluate one variant and seed (or read its earlier result)."""
-    model, strategy = VARIANTS[variant]
+    model, strategy, levels = VARIANTS[variant]
     out = args.out / variant / f"s{seed}"
     result_path = out / "eval_grid.json"
     if not result_path.is_file():
@@ -62,16 +65,13 @@ def run(variant: str, seed: int, args: argparse.Namespace) -> dict:
         overrides = [
             f"model.name={model}",
             f"negatives.strategy={strategy}",
+            f"mep.levels={levels}",
             f"train.max_steps={args.steps}",
             f"train.seed={seed}",
             f"train.out_dir={out}",
             f"train.ckpt_every={args.steps}",
             f"optim.warmup_steps={max(args.steps // 10, 1)}",
         ]
-        if "early" in model:  # no unimodal Transformer to predict from
-            overrides.append("mep.levels=multimodal")
-        if "late" in model:  # no multimodal Transformer
-            overrides.append("mep.levels=unimodal")
         python = sys.executable
         subprocess.run([python, "-m", "avpet.pretrain", str(args.config), *overrides], check=True)
         minutes = (time.monotonic() - start) / 60

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import replace
 
 import pytest
 import torch
@@ -159,3 +160,30 @@ def test_two_ranks_pretrain_a_peer(data_dir, tmp_path):
     assert [r["step"] for r in records] == [1, 2]
     assert all(math.isfinite(r["nce_va"]) for r in records)
     avpet.create_model("vatt_small", pretrained=f"local-dir:{out / 'final'}")
+
+
+def test_a_peer_trains_on_avbert_sequences(data_dir, tmp_path, monkeypatch):
+    """``--num-clips 4`` caches and ``data.num_clips=4`` train a peer on AVBERT's sequences: each
+    micro-batch of 2 sequences is contrasted as 8 clips; the exported model keeps one clip."""
+    name = "mmv_small_tsm_fac"
+    manifest = _manifest(data_dir, tmp_path, 4)
+    cache = build_cache(manifest, name, tmp_path / "seq.safetensors", num_clips=4)
+    spec = avpet.create_model(name).pretrained_cfg.input
+    assert tuple(TensorClips(cache, replace(spec, num_clips=4)).visual.shape[:2]) == (4, 4)
+    with pytest.raises(ConfigError, match=r"visual clips are \(4, 3, 8, 64, 64\)"):
+        TensorClips(cache, spec)
+
+    contrasted = []
+    forward = PeerPretrainer.forward
+
+    def spy(self, visual, audio, text=None):
+        contrasted.append(visual.shape[:2])
+        return forward(self, visual, audio, text)
+
+    monkeypatch.setattr(PeerPretrainer, "forward", spy)
+    out = tmp_path / "run"
+    assert main([*_args(cache, out, 1), f"model.name={name}", "data.num_clips=4"]) == 0
+    assert contrasted == [(2, 4), (2, 4)]  # two micro-batches of 2 sequences x 4 clips
+    model = avpet.create_model(name, pretrained=f"local-dir:{out / 'final'}")
+    assert model.pretrained_cfg.input.num_clips == 1
+    assert main([*_args(cache, tmp_path / "bad", 1), f"model.name={name}"]) != 0

@@ -1,13 +1,14 @@
 """Decode videos once into a clip cache that pretraining reads as ``data.train``.
 
 ``python -m avpet.pretrain.cache SOURCE --model NAME --out clips.safetensors [--limit N]
-[--roi TOP BOTTOM LEFT RIGHT] [--views K]``: SOURCE is a folder or CSV manifest of videos; each
-video gives one sequence of the model's ``num_clips`` clips at uniform starts (no augmentation),
-or, with ``--views K``, K training views (random clip starts and the training augmentations, view
-k seeded by k), stored as ``visual`` [N·K, T, 3, F, H, W] and ``audio`` [N·K, T, 1, M, L] (log-mel)
-or [N·K, T, S] (a waveform model such as VATT), as the model's input spec says. Useful where
-decoding is the bottleneck (small CPUs, tests); training from a cache sees the same clips every
-epoch, so several views make up for part of the augmentation it loses.
+[--roi TOP BOTTOM LEFT RIGHT] [--views K] [--num-clips T]``: SOURCE is a folder or CSV manifest of
+videos; each video gives one sequence of ``T`` clips (default: the model's ``num_clips``) at
+uniform starts (no augmentation), or, with ``--views K``, K training views (random clip starts and
+the training augmentations, view k seeded by k), stored as ``visual`` [N·K, T, 3, F, H, W] and
+``audio`` [N·K, T, 1, M, L] (log-mel) or [N·K, T, S] (a waveform model such as VATT), as the
+model's input spec says. Useful where decoding is the bottleneck (small CPUs, tests); training
+from a cache sees the same clips every epoch, so several views make up for part of the
+augmentation it loses.
 """
 
 from __future__ import annotations
@@ -34,10 +35,13 @@ def build_cache(
     roi: tuple[int, int, int, int] | None = None,
     num_workers: int = 0,
     views: int = 0,
+    num_clips: int | None = None,
 ) -> Path:
     """Decode up to ``limit`` videos of ``source`` for ``model``'s input spec into ``out``
-    (``views`` augmented training views per video, or one uniform view if 0)."""
-    cfg = resolve_data_config(get_pretrained_cfg(model), roi=roi)
+    (``views`` augmented training views per video, or one uniform view if 0; ``num_clips`` clips
+    per sequence instead of the model's)."""
+    overrides = {"num_clips": num_clips} if num_clips else {}
+    cfg = resolve_data_config(get_pretrained_cfg(model), roi=roi, **overrides)
     dataset = VideoDataset(source, cfg, is_training=views > 0)
     if limit is not None:
         dataset = Subset(dataset, range(min(limit, len(dataset))))
@@ -66,6 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--roi", type=int, nargs=4, metavar=("TOP", "BOTTOM", "LEFT", "RIGHT"))
     parser.add_argument("--num-workers", type=int, default=0)
     parser.add_argument("--views", type=int, default=0, help="augmented views per video")
+    parser.add_argument("--num-clips", type=int, help="clips per sequence (default: the model's)")
     args = parser.parse_args(argv)
     try:
         path = build_cache(
@@ -76,6 +81,7 @@ def main(argv: list[str] | None = None) -> int:
             tuple(args.roi) if args.roi else None,
             args.num_workers,
             args.views,
+            args.num_clips,
         )
     except AvpetError as error:
         print(f"avpet.pretrain.cache: error: {error}", file=sys.stderr)

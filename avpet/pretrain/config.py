@@ -45,18 +45,25 @@ class DataSection:
     [N, T, S] for a waveform model, as written by ``python -m avpet.pretrain.cache``). For videos:
     ``roi`` crops source pixels (rows top:bottom, columns left:right) before resizing, ``augment``
     draws random clip starts and augmentations, ``skip_bad_files`` logs and skips unreadable files
-    instead of stopping.
+    instead of stopping. ``num_clips`` overrides the model's clips per sequence: a peer (VATT, MMV)
+    contrasts every clip of a batch's ``B·T`` as a sample of its own, so ``num_clips`` 4 trains it
+    on AVBERT's sequences (what the GRID comparison does).
     """
 
     train: str = ""
     num_workers: int = 2
     roi: tuple[int, int, int, int] | None = None
+    num_clips: int | None = None
     augment: bool = True
     skip_bad_files: bool = True
 
     def __post_init__(self):
         _check(self.num_workers >= 0, f"data.num_workers must be >= 0, got {self.num_workers}")
         _check(self.roi is None or len(self.roi) == 4, "data.roi is (top, bottom, left, right)")
+        _check(
+            self.num_clips is None or self.num_clips >= 1,
+            f"data.num_clips must be >= 1, got {self.num_clips}",
+        )
 
 
 @dataclass(frozen=True)

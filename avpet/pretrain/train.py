@@ -113,6 +113,8 @@ class _Trainer:
         self.scheduler = build_scheduler(self.optimizer, cfg.optim, tc.max_steps)
         self.scaler = torch.amp.GradScaler("cuda", enabled=tc.precision == "fp16")
         spec = backbone.pretrained_cfg.input
+        if cfg.data.num_clips is not None:
+            spec = replace(spec, num_clips=cfg.data.num_clips)
         self.dataset = SeededItems(build_dataset(cfg.data, spec), tc.seed)
         if len(self.dataset) < ctx.world_size * tc.batch_size:
             raise ConfigError(

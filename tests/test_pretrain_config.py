@@ -38,6 +38,7 @@ def test_overrides_reach_typed_fields():
         ("mep.levels=unimodal,middle", "mep.levels"),
         ("mep.replace_probs=0.5,0.5,0.5", "sum to 1"),
         ("train.batch_size=1", "batch_size"),
+        ("data.num_clips=0", "data.num_clips"),
     ],
 )
 def test_bad_overrides_are_config_errors(override, message):

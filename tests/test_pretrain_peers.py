@@ -172,6 +172,8 @@ def test_a_peer_trains_on_avbert_sequences(data_dir, tmp_path, monkeypatch):
     assert tuple(TensorClips(cache, replace(spec, num_clips=4)).visual.shape[:2]) == (4, 4)
     with pytest.raises(ConfigError, match=r"visual clips are \(4, 3, 8, 64, 64\)"):
         TensorClips(cache, spec)
+    with pytest.raises(ConfigError, match="num_clips must be in 1..21"):
+        build_cache(manifest, name, tmp_path / "none.safetensors", num_clips=0)
 
     contrasted = []
     forward = PeerPretrainer.forward

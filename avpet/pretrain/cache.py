@@ -40,7 +40,7 @@ def build_cache(
     """Decode up to ``limit`` videos of ``source`` for ``model``'s input spec into ``out``
     (``views`` augmented training views per video, or one uniform view if 0; ``num_clips`` clips
     per sequence instead of the model's)."""
-    overrides = {"num_clips": num_clips} if num_clips else {}
+    overrides = {} if num_clips is None else {"num_clips": num_clips}
     cfg = resolve_data_config(get_pretrained_cfg(model), roi=roi, **overrides)
     dataset = VideoDataset(source, cfg, is_training=views > 0)
     if limit is not None:

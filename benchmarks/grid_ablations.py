@@ -4,9 +4,10 @@
 
 Every variant is ``configs/grid_small.json`` with one change (the model's fusion or sharing, or
 ``negatives.strategy``), pretrained for ``--steps`` steps per seed from the same clip cache,
-then evaluated by ``avpet eval grid`` on the held-out clips. Each run writes
-``OUT/<variant>/s<seed>/eval_grid.json``; runs already evaluated are skipped, so an interrupted
-sweep continues where it stopped (each seed runs over all variants before the next). Prints a
+then evaluated by ``avpet eval grid --level select`` on the held-out clips. Each run writes
+``OUT/<variant>/s<seed>/eval_grid.json``; runs already evaluated from the same config file and
+step count are skipped, so an interrupted sweep continues where it stopped (each seed runs over
+all variants before the next), and a changed recipe is run again. Prints a
 Markdown table of mean ± std over seeds (per variant and metric) and, with
 ``--write docs/results.md``, puts it between the ablation markers there.
 """
@@ -14,6 +15,7 @@ Markdown table of mean ± std over seeds (per variant and metric) and, with
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import statistics
 import subprocess
@@ -60,7 +62,8 @@ def run(variant: str, seed: int, args: argparse.Namespace) -> dict:
     model, strategy, levels = VARIANTS[variant]
     out = args.out / variant / f"s{seed}"
     result_path = out / "eval_grid.json"
-    if not result_path.is_file():
+    recipe = hashlib.sha1(args.config.read_bytes() + f"steps={args.steps}".encode()).hexdigest()
+    if not result_path.is_file() or json.loads(result_path.read_text()).get("recipe") != recipe:
         start = time.monotonic()
         overrides = [
             f"model.name={model}",
@@ -79,12 +82,13 @@ def run(variant: str, seed: int, args: argparse.Namespace) -> dict:
             [
                 python, "-m", "avpet", "eval", "grid", "--model", model,
                 "--pretrained", f"local-dir:{out / 'final'}", "--data", str(args.data),
-                "--seed", str(seed), "--cache", str(args.eval_cache), "--json",
+                "--seed", str(seed), "--cache", str(args.eval_cache), "--level", "select",
+                "--json",
             ],
             check=True, capture_output=True, text=True,
         )  # fmt: skip
         result = json.loads(evaluation.stdout.strip().splitlines()[-1])
-        result.update(variant=variant, steps=args.steps, pretrain_minutes=minutes)
+        result.update(variant=variant, steps=args.steps, pretrain_minutes=minutes, recipe=recipe)
         result_path.write_text(json.dumps(result) + "\n")
     result = json.loads(result_path.read_text())
     print(json.dumps({k: result.get(k) for k in ("variant", "seed", *METRICS)}), flush=True)

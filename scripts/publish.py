@@ -36,9 +36,20 @@ def read_metrics(path: Path) -> tuple[dict[str, float], str]:
     }
     source = (
         f"avpet eval {task} --model {result['model']} --pretrained {result['pretrained']} "
-        f"--seed {result['seed']} ({result['machine']})"
+        f"--level {result['level']} --seed {result['seed']} ({result['machine']}"
+        f"{chosen_levels(result.get('selected', {}))})"
     )
     return metrics, source
+
+
+def chosen_levels(selected: dict[str, str]) -> str:
+    """``--level select``'s choices, grouped by level: ``"; levels chosen on the training split:
+    cnn for a, b; tokens for retrieval"``, or nothing without a selection."""
+    by_level: dict[str, list[str]] = {}
+    for key, level in selected.items():
+        by_level.setdefault(level, []).append(key)
+    groups = "; ".join(f"{level} for {', '.join(keys)}" for level, keys in by_level.items())
+    return f"; levels chosen on the training split: {groups}" if groups else ""
 
 
 def main() -> None:

@@ -33,12 +33,13 @@ COLUMNS = {
 
 
 def label(result: dict) -> str:
-    """The row's model and weights; a run folder named ``..._s<N>`` (one per seed, as
-    scripts/grid_pretrain.sh writes) is shown as ``_s<seed>`` so that seeds group together."""
+    """The row's model, weights and feature level; a run folder named ``..._s<N>`` (one per seed,
+    as scripts/grid_pretrain.sh writes) is shown as ``_s<seed>`` so that seeds group together."""
     pretrained = result["pretrained"]
+    level = f" at `{result['level']}`" if "level" in result else ""
     if pretrained in (False, "False", None):
-        return f"{result['model']} (random init)"
-    return f"{result['model']} (`{re.sub(r'_s[0-9]+/', '_s<seed>/', pretrained)}`)"
+        return f"{result['model']} (random init){level}"
+    return f"{result['model']} (`{re.sub(r'_s[0-9]+/', '_s<seed>/', pretrained)}`){level}"
 
 
 def main() -> None:

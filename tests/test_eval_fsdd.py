@@ -84,8 +84,16 @@ def test_cli_baseline_and_random_init(data_dir, capsys):
     assert rc == 0
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert result["level"] == "unimodal" and result["n_recordings"] == 120
-    assert set(result["levels"]) == {"cnn", "unimodal", "multimodal", "bos"}
+    assert set(result["levels"]) == {"cnn", "tokens", "unimodal", "multimodal", "bos"}
     assert all(0.0 <= v <= 1.0 for v in [*result["digit_acc"].values(), *result["levels"].values()])
+    rc = main(
+        ["eval", "fsdd", "--model", "avpet_small_mid_lowrank", "--level", "select", *args.split()]
+    )
+    assert rc == 0
+    selected = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert selected["levels"] == result["levels"]  # the same probes; only the choice differs
+    assert set(selected["selected"]) == set(selected["digit_acc"])  # a level per held-out speaker
+    assert set(selected["selected"].values()) <= set(result["levels"])
 
 
 @pytest.mark.parametrize("name", ["vatt_small", "mmv_small_tsm_fac"])

@@ -74,9 +74,9 @@ def test_clips_are_centred_on_their_words(clips):
 
 
 @pytest.mark.slow
-def test_random_init_end_to_end_and_probe_never_sees_test(clips, monkeypatch):
+def test_random_init_end_to_end_and_probe_never_sees_test(clips, monkeypatch, tmp_path):
     """A random-init model through the real pipeline: metric ranges, retrieval near chance, and
-    every probe fit sees training rows only."""
+    every probe fit sees training rows only; then the same clips with ``--level select``."""
     from avpet.data.config import resolve_data_config
     from avpet.data.transforms import create_transform
     from avpet.eval.features import load_model
@@ -93,20 +93,31 @@ def test_random_init_end_to_end_and_probe_never_sees_test(clips, monkeypatch):
     monkeypatch.setattr(probe, "_fit", spy)
     model = load_model("avpet_small_mid_lowrank", False, seed=0)
     transform = create_transform(resolve_data_config(model, backend="pyav"))
+    one_c = probe.ProbeCfg(cs=(1.0,))
     metrics, scores = grid.evaluate(
-        model, train, test, transform, "unimodal", probe.ProbeCfg(cs=(1.0,)), all_levels=True
+        model, train, test, transform, "unimodal", one_c, all_levels=True, cache=tmp_path
     )
     for key in ("visual", "audio"):
         for slot in grid.PROBED:
             assert 0.0 <= metrics[f"{key}_{slot}_acc"] <= 1.0
             assert metrics["levels"]["cnn"][f"{key}_{slot}_acc"] >= 0.0
-    assert set(metrics["levels"]) == {"cnn", "unimodal", "multimodal", "bos"}
+    assert set(metrics["levels"]) == {"cnn", "tokens", "unimodal", "multimodal", "bos"}
     assert scores.shape == (16, 16)
     # chance is 1/16 for R@1: unrelated random towers must not retrieve
     assert metrics["a2v_r1"] <= 0.25 and metrics["v2a_r1"] <= 0.25
     assert metrics["a2v_r5"] <= 0.7
-    # 4 levels x 2 modalities x 3 words fits, each on the 20 training clips only
-    assert len(fitted) == 24 and all(len(x) == 20 for x in fitted)
+    # 5 levels x 2 modalities x 3 words fits, each on the 20 training clips only
+    assert len(fitted) == 30 and all(len(x) == 20 for x in fitted)
+
+    fitted.clear()
+    selected, _ = grid.evaluate(model, train, test, transform, "select", one_c, cache=tmp_path)
+    assert selected["level"] == "select" and set(selected["levels"]) == set(metrics["levels"])
+    assert selected["selected"]["retrieval"] != "cnn"
+    for name, level in selected["selected"].items():
+        if name != "retrieval":
+            assert selected[name] == selected["levels"][level][name]
+    # the inner CV (3 folds of the training clips) and the final fit: still training rows only
+    assert len(fitted) == 30 * 4 and all(len(x) <= 20 for x in fitted)
 
 
 @pytest.mark.slow
@@ -199,7 +210,7 @@ def test_avbert_transform_and_levels_are_unchanged():
     model = features.load_model("avpet_small_mid_lowrank", False, seed=0)
     transform = grid.create_eval_transform(model, backend="pyav")
     assert transform.cfg == resolve_data_config(model, backend="pyav")
-    assert features.available_levels(model) == ("cnn", "unimodal", "multimodal", "bos")
+    assert features.available_levels(model) == ("cnn", "tokens", "unimodal", "multimodal", "bos")
     assert features.default_level(model) == "unimodal"
 
 

@@ -80,9 +80,11 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--level",
         default="auto",
-        help="feature level of the headline metrics: cnn, unimodal, multimodal, bos (AVBERT), "
-        "pooled, joint (VATT, MMV) (default auto: unimodal, multimodal for early fusion; "
-        "joint for a peer with joint spaces, else pooled)",
+        help="feature level of the headline metrics: cnn, tokens, unimodal, multimodal, bos "
+        "(AVBERT), pooled, joint (VATT, MMV), or select: per probe the level with the best "
+        "inner-CV accuracy on the training split, retrieval at the shared-space level with the "
+        "best training-clip R@1 (default auto: unimodal, multimodal for early fusion; joint for "
+        "a peer with joint spaces, else pooled)",
     )
     parser.add_argument("--all-levels", action="store_true", help="also probe every level")
     parser.add_argument(
@@ -188,17 +190,8 @@ def _fsdd(args: argparse.Namespace, probe: ProbeCfg) -> dict:
             fsdd_features(recordings, HandcraftedCfg()), recordings, probe
         )
         return {**fsdd.summarise(per_speaker), "n_recordings": len(recordings)}
-    from .features import available_levels, check_level, load_model
+    from .features import check_level, load_model
 
     model = load_model(args.model, args.pretrained, args.seed)
     level = check_level(model, args.level)
-    features = fsdd.extract(model, recordings, args.batch_size)
-    levels = available_levels(model) if args.all_levels else (level,)
-    per_level = {
-        lvl: fsdd.summarise(fsdd.leave_one_speaker_out(features[lvl], recordings, probe))
-        for lvl in levels
-    }
-    metrics = {**per_level[level], "level": level, "n_recordings": len(recordings)}
-    if args.all_levels:
-        metrics["levels"] = {lvl: m["digit_acc_mean"] for lvl, m in per_level.items()}
-    return metrics
+    return fsdd.evaluate(model, recordings, level, probe, args.all_levels, args.batch_size)

@@ -6,6 +6,8 @@ visual ``[B, T, 3, F, H, W]``, audio ``[B, T, ...]`` as the data pipeline gives 
 AVBERT (``forward_features(visual=...)`` or ``(audio=...)``), levels:
 
 * ``cnn``: the clip's CNN feature ``[B, T, C_m]``;
+* ``tokens``: that feature projected to the Transformer's width ``[B, T, D]``, where the two
+  modalities share a space (what the clip contrast of ``avc.level = "tokens"`` trains);
 * ``unimodal``: the modality's Transformer output at the clip ``[B, T, D]`` (mid / late fusion);
 * ``multimodal``: the multimodal Transformer output at the clip ``[B, T, D]`` (early / mid fusion;
   the sequence holds this modality only);
@@ -30,10 +32,11 @@ from torch import Tensor, nn
 
 from ..errors import ConfigError
 
-AVBERT_LEVELS = ("cnn", "unimodal", "multimodal", "bos")
+AVBERT_LEVELS = ("cnn", "tokens", "unimodal", "multimodal", "bos")
 PEER_LEVELS = ("pooled", "joint")
 CLIP_LEVELS = (*AVBERT_LEVELS[:-1], *PEER_LEVELS)  # one feature per clip; ``bos`` per sequence
 LEVELS = (*AVBERT_LEVELS, *PEER_LEVELS)
+SELECT = "select"  # levels chosen on the training split: :mod:`avpet.eval.selection`
 PEER_MODALITY = {"visual": "video", "audio": "audio"}  # eval's modality names → the peers'
 
 
@@ -67,9 +70,12 @@ def default_level(model: nn.Module) -> str:
 
 
 def check_level(model: nn.Module, level: str) -> str:
-    """``level`` (``"auto"`` → :func:`default_level`) if ``model`` computes it, else ConfigError."""
+    """``level`` (``"auto"`` → :func:`default_level`) if ``model`` computes it or it is
+    ``"select"``, else ConfigError."""
     if level == "auto":
         return default_level(model)
+    if level == SELECT:
+        return level
     available = available_levels(model)
     if level not in available:
         raise ConfigError(f"level {level!r} is not computed by this model; choose from {available}")
@@ -93,7 +99,7 @@ def modality_levels(model: nn.Module, modality: str, x: Tensor) -> dict[str, Ten
     if is_peer(model):
         return _peer_levels(model, modality, x)
     feats = model.forward_features(**{modality: x})
-    out = {"cnn": feats[f"{modality}_cnn"], "bos": feats[f"{modality}_bos"]}
+    out = {level: feats[f"{modality}_{level}"] for level in ("cnn", "tokens", "bos")}
     if modality in feats:
         out["unimodal"] = feats[modality][:, 1:]
     if "multimodal" in feats:

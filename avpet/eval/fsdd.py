@@ -24,8 +24,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import ConfigError, MediaError
-from .features import CLIP_LEVELS, Progress, is_peer, modality_levels
-from .probe import ProbeCfg, probe_accuracy
+from .features import CLIP_LEVELS, SELECT, Progress, available_levels, is_peer, modality_levels
+from .probe import ProbeCfg, ProbeScore, probe_accuracy, probe_score
+from .selection import held_out_accuracies, select_levels
 
 NAME = re.compile(r"^(\d)_([A-Za-z]+)_(\d+)$")
 
@@ -155,8 +156,8 @@ def leave_one_speaker_out(
     features: np.ndarray,
     recordings: Sequence[Recording],
     probe: ProbeCfg,
-    fit: Callable[..., float] = probe_accuracy,
-) -> dict[str, float]:
+    fit: Callable[..., float | ProbeScore] = probe_accuracy,
+) -> dict[str, float | ProbeScore]:
     """Digit accuracy per held-out speaker of probes fitted on the other speakers' ``features
     [N, C]`` only."""
     speakers = sorted({r.speaker for r in recordings})
@@ -176,3 +177,35 @@ def summarise(per_speaker: dict[str, float]) -> dict:
         "digit_acc_mean": float(np.mean(list(per_speaker.values()))),
         "digit_acc": per_speaker,
     }
+
+
+def evaluate(
+    model: nn.Module,
+    recordings: Sequence[Recording],
+    level: str,
+    probe: ProbeCfg,
+    all_levels: bool = False,
+    batch_size: int = 16,
+) -> dict:
+    """The FSDD metrics of a frozen ``model``'s audio encoder at ``level``, or with ``level =
+    "select"`` at the level chosen per held-out speaker on the other speakers' recordings
+    (:mod:`avpet.eval.selection`, reported under ``"selected"``); with ``all_levels`` (and
+    ``"select"``) every level's mean accuracy under ``"levels"``."""
+    select = level == SELECT
+    features = extract(model, recordings, batch_size)
+    levels = available_levels(model) if all_levels or select else (level,)
+    per_level = {
+        lvl: leave_one_speaker_out(
+            features[lvl], recordings, probe, fit=probe_score if select else probe_accuracy
+        )
+        for lvl in levels
+    }
+    metrics: dict = {"level": level, "n_recordings": len(recordings)}
+    if select:
+        per_speaker, metrics["selected"] = select_levels(per_level)
+        per_level = held_out_accuracies(per_level)
+    else:
+        per_speaker = per_level[level]
+    if all_levels or select:
+        metrics["levels"] = {lvl: float(np.mean(list(a.values()))) for lvl, a in per_level.items()}
+    return {**summarise(per_speaker), **metrics}

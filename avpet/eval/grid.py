@@ -27,9 +27,17 @@ from torch import nn
 from ..config import to_dict
 from ..data.transforms import ClipTransform
 from ..errors import ConfigError, MediaError
-from .features import CLIP_LEVELS, Progress, available_levels, is_peer, modality_levels
-from .probe import ProbeCfg, probe_accuracy
+from .features import (
+    CLIP_LEVELS,
+    SELECT,
+    Progress,
+    available_levels,
+    is_peer,
+    modality_levels,
+)
+from .probe import ProbeCfg, ProbeScore, probe_accuracy, probe_score
 from .retrieval import retrieval_metrics
+from .selection import held_out_accuracies, select_levels, select_retrieval_level
 
 SLOTS = ("command", "color", "prep", "letter", "digit", "adverb")
 PROBED = ("color", "letter", "digit")
@@ -266,8 +274,8 @@ def probe_words(
     train_clips: Sequence[GridClip],
     test_clips: Sequence[GridClip],
     probe: ProbeCfg,
-    fit: Callable[..., float] = probe_accuracy,
-) -> dict[str, float]:
+    fit: Callable[..., float | ProbeScore] = probe_accuracy,
+) -> dict[str, float | ProbeScore]:
     """``{"{modality}_{slot}_acc": accuracy}`` of probes fitted on ``train`` features of
     ``train_clips`` and scored on ``test`` features of ``test_clips`` (``{modality: {slot:
     [N, C]}}`` each)."""
@@ -299,9 +307,10 @@ def evaluate(
     """The GRID metrics of a frozen ``model`` and the test audio→video similarity ``[N, N]``.
 
     ``transform``: :func:`create_eval_transform` of ``model`` (sequences of ``num_clips`` word
-    clips). Headline ``{modality}_{slot}_acc`` and retrieval at ``level``; with ``all_levels``
-    every level the model computes is probed too, under ``"levels"``. ``cache``: see
-    :func:`extract`.
+    clips). Headline ``{modality}_{slot}_acc`` and retrieval at ``level``, or with ``level =
+    "select"`` at the levels chosen on the training split (:mod:`avpet.eval.selection`, reported
+    under ``"selected"``); with ``all_levels`` (and ``"select"``) every level the model computes
+    is probed, under ``"levels"``. ``cache``: see :func:`extract`.
     """
     from .retrieval import similarity
 
@@ -310,7 +319,8 @@ def evaluate(
     num_clips = transform.cfg.input.num_clips
     train = extract(model, train_clips, transform, batch_size, cache)
     test = extract(model, test_clips, transform, batch_size, cache)
-    levels = available_levels(model) if all_levels else (level,)
+    select = level == SELECT
+    levels = available_levels(model) if all_levels or select else (level,)
     per_level = {
         lvl: probe_words(
             word_table(train, lvl, num_clips),
@@ -318,22 +328,39 @@ def evaluate(
             train_clips,
             test_clips,
             probe,
+            fit=probe_score if select else probe_accuracy,
         )
         for lvl in levels
     }
-    audio = retrieval_embedding(test["audio"], level)
-    visual = retrieval_embedding(test["visual"], level)
+    if select:
+        headline, chosen = select_levels(per_level)
+        per_level = held_out_accuracies(per_level)
+        chosen["retrieval"] = retrieval_level = select_retrieval_level(
+            model, lambda lvl: retrieval_metrics(*paired_embeddings(train, lvl))["a2v_r1"]
+        )
+    else:
+        headline, retrieval_level = per_level[level], level
+    audio, visual = paired_embeddings(test, retrieval_level)
     metrics = {
-        **per_level[level],
+        **headline,
         **retrieval_metrics(audio, visual),
         "chance": chance(train_clips, len(test_clips)),
         "level": level,
         "n_train": len(train_clips),
         "n_test": len(test_clips),
     }
-    if all_levels:
+    if select:
+        metrics["selected"] = chosen
+    if all_levels or select:
         metrics["levels"] = per_level
     return metrics, similarity(audio, visual)
+
+
+def paired_embeddings(
+    feats: dict[str, dict[str, np.ndarray]], level: str
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The audio and visual :func:`retrieval_embedding` of :func:`extract` output at ``level``."""
+    return retrieval_embedding(feats["audio"], level), retrieval_embedding(feats["visual"], level)
 
 
 def chance(train_clips: Sequence[GridClip], n_test: int) -> dict[str, float]:

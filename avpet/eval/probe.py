@@ -50,10 +50,8 @@ def _fit(x: np.ndarray, y: np.ndarray, c: float, cfg: ProbeCfg):
     return probe.fit(x, y)
 
 
-def choose_c(x: np.ndarray, y: np.ndarray, cfg: ProbeCfg) -> float:
-    """The ``C`` of ``cfg.cs`` with the best mean inner-CV accuracy on ``x [N, D]``, ``y [N]``."""
-    if len(cfg.cs) == 1:
-        return cfg.cs[0]
+def cross_validate(x: np.ndarray, y: np.ndarray, cfg: ProbeCfg) -> dict[float, float]:
+    """Mean inner-CV accuracy of every ``C`` of ``cfg.cs`` on ``x [N, D]``, ``y [N]``."""
     from sklearn.model_selection import KFold, StratifiedKFold
 
     _, counts = np.unique(y, return_counts=True)
@@ -63,11 +61,39 @@ def choose_c(x: np.ndarray, y: np.ndarray, cfg: ProbeCfg) -> float:
         else KFold(cfg.folds, shuffle=True, random_state=cfg.seed)
     )
     folds = list(splitter.split(x, y))
-    scores = [
-        np.mean([_fit(x[tr], y[tr], c, cfg).score(x[va], y[va]) for tr, va in folds])
+    return {
+        c: float(np.mean([_fit(x[tr], y[tr], c, cfg).score(x[va], y[va]) for tr, va in folds]))
         for c in cfg.cs
-    ]
-    return cfg.cs[int(np.argmax(scores))]
+    }
+
+
+def choose_c(x: np.ndarray, y: np.ndarray, cfg: ProbeCfg) -> float:
+    """The ``C`` of ``cfg.cs`` with the best mean inner-CV accuracy on ``x [N, D]``, ``y [N]``."""
+    if len(cfg.cs) == 1:
+        return cfg.cs[0]
+    scores = cross_validate(x, y, cfg)
+    return max(scores, key=scores.get)
+
+
+@dataclass(frozen=True)
+class ProbeScore:
+    """A probe's mean inner-CV accuracy on the training split (``validation``, for its chosen
+    ``C``) and its accuracy on the test split."""
+
+    validation: float
+    test: float
+
+
+def _checked(train_x, train_y, test_x, test_y) -> tuple[np.ndarray, ...]:
+    """The four inputs as arrays (features flattened to ``[N, D]``), or ConfigError."""
+    train_y, test_y = np.asarray(train_y), np.asarray(test_y)
+    if len(train_x) != len(train_y) or len(test_x) != len(test_y):
+        raise ConfigError("probe: features and labels differ in length")
+    if len(np.unique(train_y)) < 2:
+        raise ConfigError("probe: the training split needs at least two classes")
+    train_x = np.asarray(train_x, dtype=np.float64).reshape(len(train_x), -1)
+    test_x = np.asarray(test_x, dtype=np.float64).reshape(len(test_x), -1)
+    return train_x, train_y, test_x, test_y
 
 
 def probe_accuracy(
@@ -79,15 +105,29 @@ def probe_accuracy(
 ) -> float:
     """Fit a probe on ``train_x [N, D]`` / ``train_y [N]`` only; its accuracy on the test split."""
     cfg = cfg or ProbeCfg()
-    train_y, test_y = np.asarray(train_y), np.asarray(test_y)
-    if len(train_x) != len(train_y) or len(test_x) != len(test_y):
-        raise ConfigError("probe: features and labels differ in length")
-    if len(np.unique(train_y)) < 2:
-        raise ConfigError("probe: the training split needs at least two classes")
-    train_x = np.asarray(train_x, dtype=np.float64).reshape(len(train_x), -1)
-    test_x = np.asarray(test_x, dtype=np.float64).reshape(len(test_x), -1)
+    train_x, train_y, test_x, test_y = _checked(train_x, train_y, test_x, test_y)
     from threadpoolctl import threadpool_limits
 
     with threadpool_limits(1):
         probe = _fit(train_x, train_y, choose_c(train_x, train_y, cfg), cfg)
         return float(probe.score(test_x, test_y))
+
+
+def probe_score(
+    train_x: np.ndarray,
+    train_y: Sequence,
+    test_x: np.ndarray,
+    test_y: Sequence,
+    cfg: ProbeCfg | None = None,
+) -> ProbeScore:
+    """:func:`probe_accuracy` with the inner-CV accuracy of the chosen ``C`` (cross-validated even
+    for a single ``C``), so that probes of different features can be compared on the training
+    split alone."""
+    cfg = cfg or ProbeCfg()
+    train_x, train_y, test_x, test_y = _checked(train_x, train_y, test_x, test_y)
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(1):
+        scores = cross_validate(train_x, train_y, cfg)
+        c = max(scores, key=scores.get)
+        return ProbeScore(scores[c], float(_fit(train_x, train_y, c, cfg).score(test_x, test_y)))

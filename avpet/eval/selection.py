@@ -1,0 +1,45 @@
+"""``--level select``: the feature level chosen on the training split alone.
+
+Each probe is fitted at every level the model computes; the level whose probe has the best
+inner-CV accuracy on the training split gives the headline test accuracy (so the test split
+never decides which level is reported). Retrieval uses the level, among those where the two
+modalities share a space, with the best audio→video R@1 among the training clips.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+from torch import nn
+
+from .features import available_levels, default_level
+from .probe import ProbeScore
+
+PRIVATE_LEVELS = ("cnn", "pooled")  # each modality's own backbone output: no shared space
+
+
+def select_levels(
+    per_level: Mapping[str, Mapping[str, ProbeScore]],
+) -> tuple[dict[str, float], dict[str, str]]:
+    """``per_level`` ``{level: {key: score}}`` (a key: a metric, a held-out speaker) → the test
+    accuracy of the level with the best validation accuracy per key, and that level per key."""
+    keys = next(iter(per_level.values())).keys()
+    chosen = {k: max(per_level, key=lambda level: per_level[level][k].validation) for k in keys}
+    return {k: per_level[level][k].test for k, level in chosen.items()}, chosen
+
+
+def held_out_accuracies(per_level: Mapping[str, Mapping[str, ProbeScore]]) -> dict[str, dict]:
+    """``{level: {key: test accuracy}}`` of ``per_level`` scores."""
+    return {level: {k: s.test for k, s in scores.items()} for level, scores in per_level.items()}
+
+
+def shared_levels(model: nn.Module) -> tuple[str, ...]:
+    """Levels at which ``model`` embeds both modalities in one space (for retrieval); the
+    headline level when it has none."""
+    shared = tuple(lvl for lvl in available_levels(model) if lvl not in PRIVATE_LEVELS)
+    return shared or (default_level(model),)
+
+
+def select_retrieval_level(model: nn.Module, r1: Callable[[str], float]) -> str:
+    """The level of :func:`shared_levels` with the highest ``r1(level)`` (R@1 on training clips)."""
+    return max(shared_levels(model), key=r1)

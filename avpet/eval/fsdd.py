@@ -24,9 +24,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import ConfigError, MediaError
-from .features import CLIP_LEVELS, SELECT, Progress, available_levels, is_peer, modality_levels
-from .probe import ProbeCfg, ProbeScore, probe_accuracy, probe_score
-from .selection import held_out_accuracies, select_levels
+from .features import CLIP_LEVELS, Progress, is_peer, modality_levels
+from .probe import ProbeCfg, ProbeScore, probe_accuracy
+from .selection import probe_levels
 
 NAME = re.compile(r"^(\d)_([A-Za-z]+)_(\d+)$")
 
@@ -191,21 +191,19 @@ def evaluate(
     "select"`` at the level chosen per held-out speaker on the other speakers' recordings
     (:mod:`avpet.eval.selection`, reported under ``"selected"``); with ``all_levels`` (and
     ``"select"``) every level's mean accuracy under ``"levels"``."""
-    select = level == SELECT
     features = extract(model, recordings, batch_size)
-    levels = available_levels(model) if all_levels or select else (level,)
-    per_level = {
-        lvl: leave_one_speaker_out(
-            features[lvl], recordings, probe, fit=probe_score if select else probe_accuracy
-        )
-        for lvl in levels
-    }
+    probes = probe_levels(
+        model,
+        level,
+        all_levels,
+        lambda lvl, fit: leave_one_speaker_out(features[lvl], recordings, probe, fit=fit),
+    )
     metrics: dict = {"level": level, "n_recordings": len(recordings)}
-    if select:
-        per_speaker, metrics["selected"] = select_levels(per_level)
-        per_level = held_out_accuracies(per_level)
-    else:
-        per_speaker = per_level[level]
-    if all_levels or select:
-        metrics["levels"] = {lvl: float(np.mean(list(a.values()))) for lvl, a in per_level.items()}
-    return {**summarise(per_speaker), **metrics}
+    if probes.chosen is not None:
+        metrics["selected"] = probes.chosen
+    if all_levels or probes.chosen is not None:
+        metrics["levels"] = {
+            lvl: float(np.mean(list(accuracies.values())))
+            for lvl, accuracies in probes.per_level.items()
+        }
+    return {**summarise(probes.headline), **metrics}

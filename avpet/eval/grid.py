@@ -27,17 +27,10 @@ from torch import nn
 from ..config import to_dict
 from ..data.transforms import ClipTransform
 from ..errors import ConfigError, MediaError
-from .features import (
-    CLIP_LEVELS,
-    SELECT,
-    Progress,
-    available_levels,
-    is_peer,
-    modality_levels,
-)
-from .probe import ProbeCfg, ProbeScore, probe_accuracy, probe_score
+from .features import CLIP_LEVELS, Progress, is_peer, modality_levels
+from .probe import ProbeCfg, ProbeScore, probe_accuracy
 from .retrieval import retrieval_metrics
-from .selection import held_out_accuracies, select_levels, select_retrieval_level
+from .selection import probe_levels, select_retrieval_level
 
 SLOTS = ("command", "color", "prep", "letter", "digit", "adverb")
 PROBED = ("color", "letter", "digit")
@@ -319,40 +312,37 @@ def evaluate(
     num_clips = transform.cfg.input.num_clips
     train = extract(model, train_clips, transform, batch_size, cache)
     test = extract(model, test_clips, transform, batch_size, cache)
-    select = level == SELECT
-    levels = available_levels(model) if all_levels or select else (level,)
-    per_level = {
-        lvl: probe_words(
+    probes = probe_levels(
+        model,
+        level,
+        all_levels,
+        lambda lvl, fit: probe_words(
             word_table(train, lvl, num_clips),
             word_table(test, lvl, num_clips),
             train_clips,
             test_clips,
             probe,
-            fit=probe_score if select else probe_accuracy,
-        )
-        for lvl in levels
-    }
-    if select:
-        headline, chosen = select_levels(per_level)
-        per_level = held_out_accuracies(per_level)
-        chosen["retrieval"] = retrieval_level = select_retrieval_level(
+            fit=fit,
+        ),
+    )
+    retrieval_level = level
+    if probes.chosen is not None:
+        probes.chosen["retrieval"] = retrieval_level = select_retrieval_level(
             model, lambda lvl: retrieval_metrics(*paired_embeddings(train, lvl))["a2v_r1"]
         )
-    else:
-        headline, retrieval_level = per_level[level], level
     audio, visual = paired_embeddings(test, retrieval_level)
     metrics = {
-        **headline,
+        **probes.headline,
         **retrieval_metrics(audio, visual),
         "chance": chance(train_clips, len(test_clips)),
         "level": level,
         "n_train": len(train_clips),
         "n_test": len(test_clips),
     }
-    if select:
-        metrics["selected"] = chosen
-    if all_levels or select:
-        metrics["levels"] = per_level
+    if probes.chosen is not None:
+        metrics["selected"] = probes.chosen
+    if all_levels or probes.chosen is not None:
+        metrics["levels"] = probes.per_level
     return metrics, similarity(audio, visual)
 
 

@@ -9,11 +9,12 @@ modalities share a space, with the best audio→video R@1 among the training cli
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 
 from torch import nn
 
-from .features import available_levels, default_level
-from .probe import ProbeScore
+from .features import SELECT, available_levels, default_level
+from .probe import ProbeScore, probe_accuracy, probe_score
 
 PRIVATE_LEVELS = ("cnn", "pooled")  # each modality's own backbone output: no shared space
 
@@ -31,6 +32,36 @@ def select_levels(
 def held_out_accuracies(per_level: Mapping[str, Mapping[str, ProbeScore]]) -> dict[str, dict]:
     """``{level: {key: test accuracy}}`` of ``per_level`` scores."""
     return {level: {k: s.test for k, s in scores.items()} for level, scores in per_level.items()}
+
+
+@dataclass(frozen=True)
+class LevelProbes:
+    """Probes of one evaluation: ``headline`` ``{key: test accuracy}`` at the asked (or chosen)
+    level, ``per_level`` ``{level: {key: test accuracy}}`` of every probed level, and with
+    ``"select"`` the level chosen per key (``chosen``, else ``None``)."""
+
+    headline: dict[str, float]
+    per_level: dict[str, dict[str, float]]
+    chosen: dict[str, str] | None
+
+
+def probe_levels(
+    model: nn.Module,
+    level: str,
+    all_levels: bool,
+    probe_at: Callable[[str, Callable], Mapping[str, float | ProbeScore]],
+) -> LevelProbes:
+    """Run ``probe_at(level, fit)`` (``fit``: :func:`~avpet.eval.probe.probe_accuracy`, or
+    :func:`~avpet.eval.probe.probe_score` to select) at ``level`` alone, or at every level
+    ``model`` computes with ``all_levels`` or ``level = "select"``, and resolve the headline."""
+    select = level == SELECT
+    levels = available_levels(model) if all_levels or select else (level,)
+    fit = probe_score if select else probe_accuracy
+    scores = {lvl: probe_at(lvl, fit) for lvl in levels}
+    if not select:
+        return LevelProbes(dict(scores[level]), scores, None)
+    headline, chosen = select_levels(scores)
+    return LevelProbes(headline, held_out_accuracies(scores), chosen)
 
 
 def shared_levels(model: nn.Module) -> tuple[str, ...]:

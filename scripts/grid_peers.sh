@@ -4,11 +4,10 @@
 # 4 augmented views of sequences of 4 clips each (their own input spec: mean 0 / std 1 RGB, VATT's
 # waveform, MMV's 64-bin log-mel), 1000 steps of 32 sequences (128 contrasted clips) in bf16
 # (configs/grid_vatt_small.json, configs/grid_mmv_small.json), then evaluated like AVBERT together
-# with a random-init network of the same seed. Run from the repository root; SEED=1 for another seed.
+# with a random-init network of the same seed (scripts/grid_eval.sh). Run from the repository root; SEED=1 for another seed.
 set -euo pipefail
 data="${AVPET_DATA:-../shared/data}"
 seed="${SEED:-0}"
-eval_cache=runs/eval_cache
 python scripts/grid_split.py "$data/grid_s1" --split 0.8 --out runs/grid_s1
 for peer in vatt_small:vatt_small mmv_small:mmv_small_tsm_fac; do
     short="${peer%%:*}" model="${peer#*:}"
@@ -20,10 +19,5 @@ for peer in vatt_small:vatt_small mmv_small:mmv_small_tsm_fac; do
     start=$(date +%s)
     python -m avpet.pretrain "configs/grid_$short.json" train.seed="$seed" train.out_dir="$run"
     echo "pretraining: $(( ($(date +%s) - start) / 60 )) min" | tee "$run/pretrain_minutes.txt"
-    avpet eval grid --model "$model" --pretrained "local-dir:$run/final" --data "$data/grid_s1" \
-        --split 0.8 --seed "$seed" --cache "$eval_cache" --json > "$run/eval_grid.json"
-    avpet eval grid --model "$model" --roi 150 246 118 214 --data "$data/grid_s1" \
-        --split 0.8 --seed "$seed" --cache "$eval_cache" --json > "$run/eval_grid_random.json"
-    avpet eval fsdd --model "$model" --pretrained "local-dir:$run/final" \
-        --data "$data/fsdd" --seed "$seed" --json > "$run/eval_fsdd.json"
+    bash scripts/grid_eval.sh "$model" "$run" "$seed"
 done

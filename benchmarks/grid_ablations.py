@@ -1,15 +1,15 @@
 """The paper's ablations on GRID s1 at one budget: fusion, sharing and negative samplers.
 
-    python benchmarks/grid_ablations.py --steps 100 --seeds 0 1 2 [--only mid_lowrank_similar]
+    python benchmarks/grid_ablations.py --steps 300 --seeds 0 1 2 [--only mid_lowrank_similar]
 
 Every variant is ``configs/grid_small.json`` with one change (the model's fusion or sharing, or
 ``negatives.strategy``), pretrained for ``--steps`` steps per seed from the same clip cache,
 then evaluated by ``avpet eval grid --level select`` on the held-out clips. Each run writes
-``OUT/<variant>/s<seed>/eval_grid.json``; runs already evaluated from the same config file and
-step count are skipped, so an interrupted sweep continues where it stopped (each seed runs over
-all variants before the next), and a changed recipe is run again. Prints a
-Markdown table of mean ± std over seeds (per variant and metric) and, with
-``--write docs/results.md``, puts it between the ablation markers there.
+``OUT/<variant>/s<seed>/eval_grid.json`` (OUT defaults to ``runs/ablations_STEPS``); runs
+already evaluated from the same config file and step count are skipped, so an interrupted sweep
+continues where it stopped (each seed runs over all variants before the next), and a changed
+recipe is run again. Prints a Markdown table of mean ± std over seeds (per variant and metric)
+and, with ``--write docs/results.md``, puts it between the ablation markers there.
 """
 
 from __future__ import annotations
@@ -21,11 +21,13 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 MARKERS = ("<!-- grid_ablations:start -->", "<!-- grid_ablations:end -->")
-METRICS = ("visual_letter_acc", "visual_digit_acc", "audio_digit_acc", "a2v_r1")
+PROBE_METRICS = ("visual_letter_acc", "visual_digit_acc", "audio_digit_acc")
+METRICS = (*PROBE_METRICS, "a2v_r1")
 
 # variant → (backbone, negatives.strategy, mep.levels); the first is the recipe itself. MEP
 # predicts from the levels the fusion has: no unimodal Transformers under early fusion, no
@@ -57,12 +59,17 @@ GROUPS = {
 }
 
 
+def recipe_hash(args: argparse.Namespace) -> str:
+    """What a stored result must have been made from: the config file's bytes and the steps."""
+    return hashlib.sha1(args.config.read_bytes() + f"steps={args.steps}".encode()).hexdigest()
+
+
 def run(variant: str, seed: int, args: argparse.Namespace) -> dict:
     """Pretrain and evaluate one variant and seed (or read its earlier result)."""
     model, strategy, levels = VARIANTS[variant]
     out = args.out / variant / f"s{seed}"
     result_path = out / "eval_grid.json"
-    recipe = hashlib.sha1(args.config.read_bytes() + f"steps={args.steps}".encode()).hexdigest()
+    recipe = recipe_hash(args)
     if not result_path.is_file() or json.loads(result_path.read_text()).get("recipe") != recipe:
         start = time.monotonic()
         overrides = [
@@ -89,7 +96,9 @@ def run(variant: str, seed: int, args: argparse.Namespace) -> dict:
         )  # fmt: skip
         result = json.loads(evaluation.stdout.strip().splitlines()[-1])
         result.update(variant=variant, steps=args.steps, pretrain_minutes=minutes, recipe=recipe)
-        result_path.write_text(json.dumps(result) + "\n")
+        partial = result_path.with_suffix(".partial")  # a cut-short write is never read back
+        partial.write_text(json.dumps(result) + "\n")
+        partial.replace(result_path)
     result = json.loads(result_path.read_text())
     print(json.dumps({k: result.get(k) for k in ("variant", "seed", *METRICS)}), flush=True)
     return result
@@ -100,26 +109,46 @@ def mean_std(values: list[float]) -> str:
     return f"{statistics.mean(values):.3f} ± {std:.3f}"
 
 
-def table(results: dict[str, list[dict]]) -> str:
-    """Markdown: one block per ablation group, mean ± std over seeds per metric."""
+def transformer_output(result: dict) -> dict[str, float]:
+    """The probe accuracies of ``result`` read at its variant's last Transformer level (the
+    multimodal one, or the unimodal one under late fusion) instead of the selected level."""
+    return result["levels"][VARIANTS[result["variant"]][2].split(",")[-1]]
+
+
+def group_tables(
+    results: dict[str, list[dict]], metrics: tuple[str, ...], read: Callable[[dict], dict]
+) -> list[str]:
+    """Markdown lines: one table per ablation group, mean ± std over seeds of ``read(result)``."""
     lines = []
     for group, variants in GROUPS.items():
         lines += [
-            f"| {group} | seeds | {' | '.join(METRICS)} |",
-            "|---|---" + "|---" * len(METRICS) + "|",
+            f"| {group} | seeds | {' | '.join(metrics)} |",
+            "|---|---" + "|---" * len(metrics) + "|",
         ]
         for variant in variants:
-            rows = results.get(variant)
+            rows = [read(r) for r in results.get(variant, [])]
             if rows:
-                cells = " | ".join(mean_std([r[m] for r in rows]) for m in METRICS)
+                cells = " | ".join(mean_std([r[m] for r in rows]) for m in metrics)
                 lines.append(f"| {variant} | {len(rows)} | {cells} |")
         lines.append("")
+    return lines
+
+
+def table(results: dict[str, list[dict]]) -> str:
+    """Markdown: the headline metrics (``--level select``) per group, then the probes read at
+    the Transformer's output, and the budget and machine."""
     first = next(iter(results.values()))[0]
     minutes = statistics.mean(r["pretrain_minutes"] for rows in results.values() for r in rows)
-    lines.append(
+    lines = [
+        "**Headline** (`--level select`: the level chosen on the training split):",
+        "",
+        *group_tables(results, METRICS, lambda r: r),
+        "**At the Transformer's output** (multimodal level; unimodal under late fusion):",
+        "",
+        *group_tables(results, PROBE_METRICS, transformer_output),
         f"{first['steps']} pretraining steps per run (mean {minutes:.1f} min of pretraining plus "
-        f"decoding-free evaluation); machine: {first['machine']}."
-    )
+        f"decoding-free evaluation); machine: {first['machine']}.",
+    ]
     return "\n".join(lines)
 
 
@@ -134,13 +163,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", type=Path, default=ROOT / "configs" / "grid_small.json")
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "grid_s1")
-    parser.add_argument("--steps", type=int, default=100)
+    parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--only", nargs="+", choices=list(VARIANTS), help="run these variants")
-    parser.add_argument("--out", type=Path, default=ROOT / "runs" / "ablations")
+    parser.add_argument("--out", type=Path, help="run folder (default runs/ablations_STEPS)")
     parser.add_argument("--eval-cache", type=Path, default=ROOT / "runs" / "eval_cache")
     parser.add_argument("--write", type=Path, help="put the table between the markers here")
     args = parser.parse_args()
+    args.out = args.out or ROOT / "runs" / f"ablations_{args.steps}"
     results: dict[str, list[dict]] = {}
     for seed in args.seeds:  # seed-major: a sweep cut short still covers every variant
         for variant in args.only or VARIANTS:

@@ -8,8 +8,9 @@ then evaluated by ``avpet eval grid --level select`` on the held-out clips. Each
 ``OUT/<variant>/s<seed>/eval_grid.json`` (OUT defaults to ``runs/ablations_STEPS``); runs
 already evaluated from the same config file and step count are skipped, so an interrupted sweep
 continues where it stopped (each seed runs over all variants before the next), and a changed
-recipe is run again. Prints a Markdown table of mean ± std over seeds (per variant and metric)
-and, with ``--write docs/results.md``, puts it between the ablation markers there.
+recipe is run again. Prints Markdown tables of mean ± std over seeds per variant and metric, at
+the selected level and at the Transformer's output, and with ``--write docs/results.md`` puts
+them between the ablation markers there.
 """
 
 from __future__ import annotations

@@ -71,7 +71,8 @@ def run(variant: str, seed: int, args: argparse.Namespace) -> dict:
     out = args.out / variant / f"s{seed}"
     result_path = out / "eval_grid.json"
     recipe = recipe_hash(args)
-    if not result_path.is_file() or json.loads(result_path.read_text()).get("recipe") != recipe:
+    result = json.loads(result_path.read_text()) if result_path.is_file() else {}
+    if result.get("recipe") != recipe:
         start = time.monotonic()
         overrides = [
             f"model.name={model}",
@@ -100,7 +101,6 @@ def run(variant: str, seed: int, args: argparse.Namespace) -> dict:
         partial = result_path.with_suffix(".partial")  # a cut-short write is never read back
         partial.write_text(json.dumps(result) + "\n")
         partial.replace(result_path)
-    result = json.loads(result_path.read_text())
     print(json.dumps({k: result.get(k) for k in ("variant", "seed", *METRICS)}), flush=True)
     return result
 

@@ -4,7 +4,8 @@
 # 4 augmented views of sequences of 4 clips each (their own input spec: mean 0 / std 1 RGB, VATT's
 # waveform, MMV's 64-bin log-mel), 1000 steps of 32 sequences (128 contrasted clips) in bf16
 # (configs/grid_vatt_small.json, configs/grid_mmv_small.json), then evaluated like AVBERT together
-# with a random-init network of the same seed (scripts/grid_eval.sh). Run from the repository root; SEED=1 for another seed.
+# with a random-init network of the same seed (scripts/grid_eval.sh). Run from the repository
+# root; SEED=1 for another seed.
 set -euo pipefail
 data="${AVPET_DATA:-../shared/data}"
 seed="${SEED:-0}"

@@ -22,6 +22,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
@@ -135,6 +136,17 @@ def group_tables(
     return lines
 
 
+def chosen_levels(results: dict[str, list[dict]]) -> str:
+    """How often ``--level select`` chose each level, per metric, over every run."""
+    runs = [r for rows in results.values() for r in rows]
+    per_metric = []
+    for metric in METRICS:
+        key = "retrieval" if metric == "a2v_r1" else metric
+        counts = Counter(r["selected"][key] for r in runs).most_common()
+        per_metric.append(f"{metric} " + ", ".join(f"{level} {n}" for level, n in counts))
+    return f"Levels chosen over the {len(runs)} runs: " + "; ".join(per_metric) + "."
+
+
 def table(results: dict[str, list[dict]]) -> str:
     """Markdown: the headline metrics (``--level select``) per group, then the probes read at
     the Transformer's output, and the budget and machine."""
@@ -144,6 +156,8 @@ def table(results: dict[str, list[dict]]) -> str:
         "**Headline** (`--level select`: the level chosen on the training split):",
         "",
         *group_tables(results, METRICS, lambda r: r),
+        chosen_levels(results),
+        "",
         "**At the Transformer's output** (multimodal level; unimodal under late fusion):",
         "",
         *group_tables(results, PROBE_METRICS, transformer_output),

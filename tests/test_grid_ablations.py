@@ -19,10 +19,12 @@ def result(variant, seed, letter, recipe="r"):
     metrics = dict.fromkeys(ablations.METRICS, 0.5) | {"visual_letter_acc": letter}
     probes = dict.fromkeys(ablations.PROBE_METRICS, 0.1)
     levels = {"unimodal": probes | {"visual_digit_acc": 0.3}, "multimodal": probes}
+    selected = dict.fromkeys(ablations.PROBE_METRICS, "cnn") | {"retrieval": "tokens"}
     return metrics | dict(
         variant=variant,
         seed=seed,
         levels=levels,
+        selected=selected | {"visual_letter_acc": "unimodal" if seed else "cnn"},
         steps=300,
         pretrain_minutes=4.0,
         machine="m",
@@ -80,6 +82,10 @@ def test_table_is_written_between_the_markers(tmp_path):
     assert "| mid_lowrank_similar | 2 | 0.200 ± 0.141 | 0.500 ± 0.000 | 0.500 ± 0.000 |" in headline
     assert "| late_lowrank_similar | 1 | 0.200 ± 0.000 |" in headline
     assert "mid_none_similar" not in headline  # variants without results are left out
+    assert (
+        "Levels chosen over the 3 runs: visual_letter_acc cnn 2, unimodal 1; "
+        "visual_digit_acc cnn 3; audio_digit_acc cnn 3; a2v_r1 tokens 3." in headline
+    )
     # mid fusion is read at the multimodal level, late fusion at the unimodal one
     assert (
         "| mid_lowrank_similar | 2 | 0.100 ± 0.000 | 0.100 ± 0.000 | 0.100 ± 0.000 |" in at_output

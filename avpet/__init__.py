@@ -3,7 +3,8 @@
 from . import models as _models  # noqa: F401  (registers every model family)
 from .config import InputSpec, PretrainedCfg
 from .errors import AvpetError, CheckpointError, ConfigError, HubError, MediaError
-from .registry import create_model, get_pretrained_cfg, list_models
+from .factory import create_model
+from .registry import get_pretrained_cfg, list_models
 
 __version__ = "0.1.0"
 

@@ -45,7 +45,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """``avpet info NAME``: parameter counts per part, input spec and pretrained configuration."""
     from .config import to_dict
-    from .registry import create_model, list_models, split_model_name
+    from .factory import create_model
+    from .registry import list_models, split_model_name
 
     model = create_model(args.name)
     info = {

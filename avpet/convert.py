@@ -245,9 +245,9 @@ def convert_official(checkpoint: str | Path, out: str | Path) -> Path:
 
     Loading is strict: every avpet key is filled and every official key is used.
     """
+    from .factory import create_model
     from .hub import save_pretrained
     from .hub.weights import load_into
-    from .registry import create_model
 
     state = convert_state_dict(load_official(checkpoint), str(checkpoint))
     model = create_model(MODEL)

@@ -26,7 +26,7 @@ from .cli import add_pretrained_argument
 from .config import to_dict
 from .data import DataConfig, create_transform, load_sample, resolve_data_config
 from .errors import ConfigError, MediaError
-from .registry import create_model
+from .factory import create_model
 
 FORMAT = "avpet-features-v1"
 

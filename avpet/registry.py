@@ -1,54 +1,53 @@
-"""Model registry in the timm manner: names, pretrained tags, and ``create_model``.
+"""The model registry's tables in the timm manner: names, architectures, pretrained tags.
 
 A model name is ``family[_size]_fusion_sharing`` (``avpet_mid_lowrank``,
 ``avpet_small_mid_lowrank``); a pretrained variant adds a tag after a dot
 (``avpet_small_mid_lowrank.grid_s1``). Every name has an untagged default config that carries its
-input spec and licence but no weights.
+input spec and licence but no weights. Building a model is :mod:`avpet.factory`'s job; this module
+imports nothing that builds or loads, so every other module can import it.
 """
 
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Callable
-from dataclasses import replace
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
 from typing import Any
 
 from torch import nn
 
-from .config import PretrainedCfg, replace_nested
-from .errors import ConfigError, HubError
+from .config import PretrainedCfg
+from .errors import ConfigError
 
-ModelBuilder = Callable[..., nn.Module]
 
-_builders: dict[str, ModelBuilder] = {}
+@dataclass(frozen=True)
+class ModelEntry:
+    """One registered name: ``model_cls(cfg, pretrained_cfg, name)`` builds it from ``cfg``, the
+    architecture config dataclass (the caller's overrides applied to it first)."""
+
+    model_cls: Callable[..., nn.Module]
+    cfg: Any
+
+
+_entries: dict[str, ModelEntry] = {}
 _pretrained_cfgs: dict[str, dict[str, PretrainedCfg]] = {}
 
 
-def register_model(name: str, builder: ModelBuilder, default_cfg: PretrainedCfg) -> None:
-    """Register ``builder(pretrained_cfg=..., **overrides) -> nn.Module`` under ``name``."""
-    if name in _builders:
-        raise ConfigError(f"model {name!r} is registered twice")
-    _builders[name] = builder
-    _pretrained_cfgs[name] = {"": replace(default_cfg, tag="")}
-
-
-def register_configured(
-    name: str, model_cls: Callable[..., nn.Module], base: Any, default_cfg: PretrainedCfg
+def register_models(
+    model_cls: Callable[..., nn.Module], variants: Mapping[str, tuple[Any, PretrainedCfg]]
 ) -> None:
-    """Register ``name`` as ``model_cls(cfg, pretrained_cfg, name)``, where ``cfg`` is the config
-    dataclass ``base`` with the caller's overrides applied (``replace_nested``)."""
-
-    def build(pretrained_cfg: PretrainedCfg, **overrides: Any) -> nn.Module:
-        return model_cls(replace_nested(base, **overrides), pretrained_cfg, name)
-
-    build.__name__ = name
-    build.__doc__ = f"Build ``{name}``."
-    register_model(name, build, default_cfg)
+    """Register every ``name: (cfg, default pretrained config)`` of ``variants`` as a
+    ``model_cls`` (the one way model files register their names)."""
+    for name, (cfg, default_cfg) in variants.items():
+        if name in _entries:
+            raise ConfigError(f"model {name!r} is registered twice")
+        _entries[name] = ModelEntry(model_cls, cfg)
+        _pretrained_cfgs[name] = {"": replace(default_cfg, tag="")}
 
 
 def register_pretrained(name: str, cfg: PretrainedCfg) -> None:
     """Add the pretrained tag ``cfg.tag`` (with weights) to the registered model ``name``."""
-    if name not in _builders:
+    if name not in _entries:
         raise ConfigError(f"cannot add tag {cfg.tag!r}: model {name!r} is not registered")
     if not cfg.tag or not cfg.has_weights:
         raise ConfigError(f"pretrained tag for {name!r} needs a tag and a weights location")
@@ -70,12 +69,20 @@ def list_models(pattern: str | list[str] = "*", pretrained: bool = False) -> lis
     if pretrained:
         names = [f"{arch}.{tag}" for arch, tags in _pretrained_cfgs.items() for tag in tags if tag]
     else:
-        names = list(_builders)
+        names = list(_entries)
     return sorted(n for n in names if any(fnmatch.fnmatchcase(n, p) for p in patterns))
 
 
 def is_model(name: str) -> bool:
-    return split_model_name(name)[0] in _builders
+    return split_model_name(name)[0] in _entries
+
+
+def get_model_entry(name: str) -> ModelEntry:
+    """The architecture registered as ``name`` (a tag, if any, is ignored)."""
+    arch = split_model_name(name)[0]
+    if arch not in _entries:
+        raise ConfigError(f"unknown model {arch!r}; see avpet.list_models()")
+    return _entries[arch]
 
 
 def get_pretrained_cfg(name: str, pretrained: bool = False) -> PretrainedCfg:
@@ -86,8 +93,7 @@ def get_pretrained_cfg(name: str, pretrained: bool = False) -> PretrainedCfg:
     published tag if it has one.
     """
     arch, tag = split_model_name(name)
-    if arch not in _builders:
-        raise ConfigError(f"unknown model {arch!r}; see avpet.list_models()")
+    get_model_entry(arch)
     tags = _pretrained_cfgs[arch]
     if not tag and pretrained:
         tag = next((t for t in tags if t), "")
@@ -95,31 +101,3 @@ def get_pretrained_cfg(name: str, pretrained: bool = False) -> PretrainedCfg:
         known = ", ".join(repr(t) for t in tags if t) or "none"
         raise ConfigError(f"model {arch!r} has no pretrained tag {tag!r} (tags: {known})")
     return tags[tag]
-
-
-def create_model(name: str, pretrained: bool | str = False, **overrides: Any) -> nn.Module:
-    """Build a registered model by name, optionally with weights.
-
-    Args:
-        name: ``arch`` or ``arch.tag`` (see :func:`list_models`).
-        pretrained: ``True`` loads the weights the tag names (Hub id or file; an untagged name
-            takes its first published tag); a string names the source itself:
-            ``hf-hub:org/repo[@revision]``, ``local-dir:/path`` or a ``.safetensors`` file.
-        **overrides: config fields to change (``num_classes=10``, ``rank=64``, ``fusion="early"``).
-    """
-    arch, _ = split_model_name(name)
-    cfg = get_pretrained_cfg(name, pretrained=pretrained is True)
-    model = _builders[arch](pretrained_cfg=cfg, **overrides)
-    if pretrained:
-        from .hub import load_pretrained
-
-        if isinstance(pretrained, str):
-            load_pretrained(model, pretrained)
-        elif cfg.has_weights:
-            load_pretrained(model)
-        else:
-            raise HubError(
-                f"model {name!r} has no published weights; pretrained tags: "
-                f"{list_models(arch + '.*', pretrained=True) or 'none'}"
-            )
-    return model

@@ -140,7 +140,8 @@ def multimodal_output(model: torch.nn.Module, which: str, visual, audio) -> torc
     """The multimodal output [B, 2T+2, D] of either implementation."""
     if which == "official":
         return model(visual_seq=[visual], audio_seq=audio)[2]
-    return model.forward_features(visual, audio)["multimodal"]
+    tokens = model.embed(visual, audio)
+    return model.transformer_outputs(tokens["visual_tokens"], tokens["audio_tokens"])["multimodal"]
 
 
 def max_output_difference(code: Path, clips: int, batch: int) -> float:

@@ -14,8 +14,9 @@ import torch.multiprocessing as mp
 
 import avpet
 from avpet.errors import ConfigError
+from avpet.pretrain.config import ContrastiveCfg
 from avpet.pretrain.contrastive import milnce_loss
-from avpet.pretrain.peers import PeerLossCfg, PeerPretrainer
+from avpet.pretrain.tasks import ContrastiveTask
 
 
 def _unit(v: list[float]) -> list[float]:
@@ -134,8 +135,8 @@ def test_peer_pretrainer_fits_a_fixed_batch(name):
         audio = torch.randn(b, t, int(spec.frames / spec.fps * spec.sample_rate))
     else:
         audio = torch.randn(b, t, 1, spec.n_mels, spec.mel_frames)
-    text = torch.randint(1, 4096, (b * t, 3, 8))  # 3 positive narrations per clip
-    model = PeerPretrainer(backbone, PeerLossCfg(va_weight=1.0, vt_weight=0.5))
+    text = torch.randint(1, 4096, (b, t, 3, 8))  # 3 positive narrations per clip
+    model = ContrastiveTask(backbone, ContrastiveCfg(va_weight=1.0, vt_weight=0.5))
 
     def seeded_forward() -> dict[str, torch.Tensor]:  # the same DropToken / dropout draws
         torch.manual_seed(1)
@@ -156,9 +157,6 @@ def test_peer_pretrainer_fits_a_fixed_batch(name):
     assert "milnce_vt" not in model(visual, audio)
 
 
-def test_peer_pretrainer_needs_heads_and_matching_batches():
-    with pytest.raises(ConfigError, match="no joint-space heads"):
-        PeerPretrainer(avpet.create_model("vatt_base"))
-    model = PeerPretrainer(avpet.create_model("mmv_small_tsm_fac"))
-    with pytest.raises(ConfigError, match="same number of clips"):
-        model(torch.rand(2, 3, 8, 64, 64), torch.randn(3, 1, 64, 96))
+def test_contrastive_task_needs_a_joint_level():
+    with pytest.raises(ConfigError, match="nothing to contrast"):
+        ContrastiveTask(avpet.create_model("vatt_base"))

@@ -185,7 +185,7 @@ def _parity_outputs(official_edit=None) -> tuple[dict, dict]:
     assert missing and all(k.startswith(("visual_cnn.", "audio_cnn.")) for k in missing)
     load_into(model, converted, str(PARITY_FIXTURE), strict=False)
     with torch.no_grad():
-        ours = model.encode(
+        ours = model.transformer_outputs(
             model.visual_proj(tensors["input.visual"]), model.audio_proj(tensors["input.audio"])
         )
     theirs = {k.removeprefix("output."): v for k, v in tensors.items() if k.startswith("output.")}

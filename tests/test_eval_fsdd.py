@@ -127,5 +127,5 @@ def test_peer_recordings_keep_every_clip(monkeypatch):
     monkeypatch.setattr(model, "forward_features", spy)
     recording = fsdd.Recording(path=None, digit=0, speaker="a", index=0)
     levels = fsdd.extract(model, [recording])
-    assert seen == [(3, spec.clip_samples)]  # three waveform clips, each a sample
+    assert seen == [(1, 3, spec.clip_samples)]  # one sequence of three waveform clips
     assert levels["pooled"].shape == (1, 192) and levels["joint"].shape == (1, 256)

@@ -179,11 +179,11 @@ def test_peer_levels_are_per_clip_in_the_sequence_layout(name):
     for modality, x in inputs.items():
         levels = features.modality_levels(model, modality, x)
         assert set(levels) == {"pooled", "joint"}
-        peer_modality = features.PEER_MODALITY[modality]
+        peer_modality = {"visual": "video", "audio": "audio"}[modality]
         with torch.no_grad():  # clip (1, 2) as a sample of its own
-            alone = model.forward_features(**{peer_modality: x[1, 2:3]})
+            alone = model.embed_clips(**{peer_modality: x[1, 2:3]})
             pooled = alone[f"{peer_modality}_pooled"]
-            joint = model.forward_head(alone)[f"{peer_modality}_va"]
+            joint = alone[f"{peer_modality}_va"]
         assert levels["pooled"].shape == (2, 3, pooled.shape[-1])
         assert levels["joint"].shape == (2, 3, model.cfg.spaces.va_dim)
         torch.testing.assert_close(levels["pooled"][1, 2], pooled[0])
@@ -198,7 +198,7 @@ def test_peer_without_joint_spaces_defaults_to_pooled():
     model = features.load_model("mmv_small_tsm_fac", False, seed=0)
     model.spaces = None  # as spaces kind 'none'
     assert features.available_levels(model) == ("pooled",)
-    assert features.default_level(model) == "pooled"
+    assert model.default_level == "pooled"
     spec = model.pretrained_cfg.input
     x = torch.randn(1, 2, *spec.audio_shape[1:])
     assert set(features.modality_levels(model, "audio", x)) == {"pooled"}
@@ -211,7 +211,7 @@ def test_avbert_transform_and_levels_are_unchanged():
     transform = grid.create_eval_transform(model, backend="pyav")
     assert transform.cfg == resolve_data_config(model, backend="pyav")
     assert features.available_levels(model) == ("cnn", "tokens", "unimodal", "multimodal", "bos")
-    assert features.default_level(model) == "unimodal"
+    assert model.default_level == "unimodal"
 
 
 def test_cli_errors_name_the_problem(tmp_path, capsys):

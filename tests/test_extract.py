@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import threading
 
+import pytest
 import torch
 from safetensors import safe_open
 
@@ -15,17 +16,10 @@ from avpet.errors import MediaError
 from avpet.extract import decode_ahead
 
 LEVELS = {
-    "visual_cnn",
-    "audio_cnn",
-    "visual_tokens",
-    "audio_tokens",
-    "visual",
-    "audio",
-    "multimodal",
-    "visual_bos",
-    "audio_bos",
-    "starts",
-}
+    f"{modality}_{level}"
+    for modality in ("visual", "audio")
+    for level in ("cnn", "tokens", "unimodal", "multimodal", "bos")
+} | {"starts"}
 
 
 def test_extract_grid_clips(data_dir, tmp_path):
@@ -55,7 +49,7 @@ def test_extract_grid_clips(data_dir, tmp_path):
     sample = load_sample(clip, create_transform(resolve_data_config(model)))
     with torch.inference_mode():
         direct = model.forward_features(visual=sample["visual"][None], audio=sample["audio"][None])
-    assert features[f"{clip}/multimodal"].shape == (10, 256)
+    assert features[f"{clip}/audio_multimodal"].shape == (4, 256)
     for level, value in direct.items():
         torch.testing.assert_close(features[f"{clip}/{level}"], value[0])
     assert torch.equal(features[f"{clip}/starts"], sample["starts"])
@@ -63,6 +57,25 @@ def test_extract_grid_clips(data_dir, tmp_path):
     assert main(argv + ["--seed", "4"]) == 0  # another random init gives other features
     with safe_open(str(out), "pt") as f:
         assert not torch.equal(f.get_tensor(f"{clip}/visual_bos"), features[f"{clip}/visual_bos"])
+
+
+@pytest.mark.parametrize("name", ["vatt_small", "mmv_small_tsm_fac"])
+def test_extract_with_every_family(name, data_dir, tmp_path):
+    """The peers through the same command: every level they declare, one row per clip."""
+    clip = str(data_dir / "grid_s1" / "video" / "bbaf2n.mp4")
+    out = tmp_path / "features.safetensors"
+    assert main(["extract", clip, "--model", name, "--out", str(out)]) == 0
+    model = avpet.create_model(name)
+    with safe_open(str(out), "pt") as f:
+        features = {k.rsplit("/", 1)[1]: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118
+    clips = len(features.pop("starts"))
+    expected = {
+        f"{m}_{level.name}": (clips, level.dims[m])
+        for level in model.feature_levels()
+        for m in level.modalities
+        if m in ("visual", "audio")
+    }
+    assert {k: tuple(v.shape) for k, v in features.items()} == expected
 
 
 def test_extract_bad_input(data_dir, tmp_path, capsys):

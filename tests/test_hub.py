@@ -175,10 +175,33 @@ def test_missing_unexpected_and_misshapen_keys(saved):
         avpet.create_model(NAME, pretrained=weights, rank=32)
 
 
+def test_a_pretrained_backbone_gets_a_fresh_head(saved):
+    """timm's ``create_model(name, pretrained=..., num_classes=K)``: the backbone's weights, a new
+    K-way head; ``drop_rate`` is timm's name for the head's dropout."""
+    model = avpet.create_model(NAME, pretrained=str(saved[1]), num_classes=5, drop_rate=0.2)
+    assert torch.equal(model.bos, saved[0].bos)
+    assert model.cfg.num_classes == 5 and model.head.visual.out_features == 5
+    assert model.head.drop.p == 0.2
+    visual = torch.randn(1, *model.pretrained_cfg.input.visual_shape)
+    assert model.eval()(visual=visual).shape == (1, 5)
+
+
+def test_a_hub_repo_names_its_architecture(saved):
+    """``create_model("local-dir:DIR")`` builds what the repo's config.json records (its fusion,
+    rank, input spec), with its weights when ``pretrained=True``."""
+    reference = _model(seed=5, rank=16)
+    folder = save_pretrained(reference, saved[1].parent / "rank16")
+    bare = avpet.create_model(f"local-dir:{folder}")
+    assert bare.cfg == reference.cfg and not torch.equal(bare.bos, reference.bos)
+    loaded = avpet.create_model(f"local-dir:{folder}", pretrained=True)
+    assert _same_weights(loaded, reference)
+    assert loaded.pretrained_cfg == reference.pretrained_cfg
+    with pytest.raises(CheckpointError, match="config.json"):
+        avpet.create_model(f"local-dir:{saved[1].parent / 'nowhere'}")
+
+
 def test_non_strict_loading_accepts_a_new_head_but_never_wrong_shapes(saved):
     weights = saved[1] / "model.safetensors"
-    with pytest.raises(CheckpointError, match="missing keys.*head"):
-        avpet.create_model(NAME, pretrained=str(weights), num_classes=5)
     model = _model(num_classes=5)
     load_pretrained(model, weights, strict=False)
     assert torch.equal(model.bos, saved[0].bos)
@@ -195,6 +218,7 @@ def test_hf_hub_repo_branch_and_commit(hub, saved, tmp_path):
     newer = _model(seed=3)
     second = hub.publish("avpet/small", save_pretrained(newer, tmp_path / "v2"), branch="v2")
     assert _same_weights(avpet.create_model(NAME, pretrained="hf-hub:avpet/small"), reference)
+    assert _same_weights(avpet.create_model("hf-hub:avpet/small", pretrained=True), reference)
     assert _same_weights(avpet.create_model(NAME, pretrained="hf-hub:avpet/small@v2"), newer)
     for sha, expected in ((first, reference), (second, newer)):
         assert _same_weights(

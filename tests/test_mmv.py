@@ -56,7 +56,7 @@ def small_inputs(batch=4):
 def test_small_s3d_spaces(kind):
     model = avpet.create_model(f"mmv_small_s3d_{kind}")
     assert 3e6 < model.parameter_counts()["trainable"] < 6e6
-    out = model.train()(*small_inputs())
+    out = model.train().embed_clips(*small_inputs())
     assert out["video_va"].shape == out["audio_va"].shape
     assert out["video_vt"].shape == out["text_vt"].shape
     if kind == "shared":
@@ -72,18 +72,18 @@ def test_small_tsm_forward_and_clip_length():
     assert 2.5e6 < model.parameter_counts()["trainable"] < 6e6
     video, audio, _ = small_inputs(batch=2)
     with torch.no_grad():
-        feats = model.forward_features(video, audio)
+        feats = model.encode_clips(video, audio)
     assert feats["video_pooled"].shape == (2, 768) and feats["audio_pooled"].shape == (2, 768)
     with pytest.raises(ConfigError, match="clips of 8 frames"):
-        model(video=video[:, :, :4])
+        model.embed_clips(video=video[:, :, :4])
 
 
 def test_word_pool_ignores_padding_and_loads_a_table():
     model = avpet.create_model("mmv_small_s3d_fac").eval()
     ids = torch.tensor([[7, 3, 0, 0], [0, 0, 0, 0]])
     with torch.no_grad():
-        pooled = model.forward_features(text=ids)["text_pooled"]
-        trimmed = model.forward_features(text=ids[:1, :2])["text_pooled"]
+        pooled = model.encode_clips(text=ids)["text_pooled"]
+        trimmed = model.encode_clips(text=ids[:1, :2])["text_pooled"]
     torch.testing.assert_close(pooled[:1], trimmed)
     assert torch.all(pooled[1] == 0)
     words = model.encoders["text"]

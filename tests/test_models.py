@@ -82,11 +82,21 @@ def test_small_forward_shapes_and_backward(name):
     assert feats["audio_tokens"].shape == (b, t, d)
     assert feats["visual_bos"].shape == feats["audio_bos"].shape == (b, d)
     streams = model.cfg.streams
+    with torch.no_grad():  # the levels are the raw sequences' clip and BOS positions
+        model.eval()
+        feats = model.forward_features(visual, audio)
+        seqs = model.transformer_outputs(feats["visual_tokens"], feats["audio_tokens"])
+        model.train()
     if "visual" in streams:
-        assert feats["visual"].shape == feats["audio"].shape == (b, t + 1, d)
+        assert feats["visual_unimodal"].shape == feats["audio_unimodal"].shape == (b, t, d)
+        assert seqs["visual"].shape == seqs["audio"].shape == (b, t + 1, d)
+        torch.testing.assert_close(feats["audio_unimodal"], seqs["audio"][:, 1:])
     if "multimodal" in streams:
-        assert feats["multimodal"].shape == (b, 2 * t + 2, d)
-        torch.testing.assert_close(feats["audio_bos"], feats["multimodal"][:, t + 1])
+        assert seqs["multimodal"].shape == (b, 2 * t + 2, d)
+        torch.testing.assert_close(feats["audio_bos"], seqs["multimodal"][:, t + 1])
+        torch.testing.assert_close(feats["audio_multimodal"], seqs["multimodal"][:, t + 2 :])
+        torch.testing.assert_close(feats["visual_multimodal"], seqs["multimodal"][:, 1 : t + 1])
+    feats = model.forward_features(visual, audio)
     loss = sum(v.float().square().mean() for v in feats.values())
     loss.backward()
     missing = [n for n, p in model.named_parameters() if p.requires_grad and p.grad is None]
@@ -103,8 +113,8 @@ def test_paper_model_forward_at_documented_shape():
         feats = model.forward_features(
             torch.randn(1, *spec.visual_shape), torch.randn(1, *spec.audio_shape)
         )
-    assert feats["multimodal"].shape == (1, 10, 768)
-    assert torch.isfinite(feats["multimodal"]).all()
+    assert feats["audio_multimodal"].shape == (1, 4, 768)
+    assert torch.isfinite(feats["audio_multimodal"]).all()
 
 
 def test_u_is_one_tensor_across_streams_and_factors_are_private():
@@ -212,7 +222,8 @@ def test_grad_checkpointing_gives_the_same_gradients():
 
     def grads():
         model.zero_grad()
-        model.forward_features(visual, audio)["multimodal"].square().mean().backward()
+        feats = model.forward_features(visual, audio)
+        (feats["visual_multimodal"].square().mean() + feats["audio_bos"].mean()).backward()
         return {n: p.grad.clone() for n, p in model.named_parameters()}
 
     plain = grads()
@@ -231,7 +242,7 @@ def saved_activation_bytes(model, visual, audio) -> int:
         return tensor
 
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
-        model.forward_features(visual, audio)["multimodal"].sum()
+        model.forward_features(visual, audio)["audio_multimodal"].sum()
     return sum(sizes)
 
 

@@ -128,12 +128,13 @@ def test_small_forward_train_and_eval():
     assert 3e6 < model.parameter_counts()["trainable"] < 6e6
     video, audio, text = small_inputs()
     model.train()
-    feats = model.forward_features(video, audio, text)
+    feats = model.encode_clips(video, audio, text)
     # DropToken: 50 % of the configured maximum (64 video, 80 audio tokens), plus the agg token
     assert feats["video_tokens"].shape == (4, 33, 192)
     assert feats["audio_tokens"].shape == (4, 41, 192)
     assert feats["text_tokens"].shape == (4, 17, 192)
-    out = model.forward_head(feats)
+    out = model.embed_clips(video, audio, text)
+    out = {k: v for k, v in out.items() if not k.endswith(("_pooled", "_tokens"))}
     assert {k: tuple(v.shape) for k, v in out.items()} == {
         "video_va": (4, 256), "video_vt": (4, 128), "audio_va": (4, 256), "text_vt": (4, 128)
     }  # fmt: skip
@@ -142,20 +143,20 @@ def test_small_forward_train_and_eval():
     assert model.inputs["text"].tokenizer.table.weight.grad is None  # frozen word table
     model.eval()
     with torch.no_grad():
-        feats = model.forward_features(video, audio)
+        feats = model.encode_clips(video, audio)
     assert feats["video_tokens"].shape == (4, 65, 192)
     assert feats["audio_tokens"].shape == (4, 81, 192)
     # a shorter clip has fewer tokens than DropToken keeps: all of them stay in training
     model.train()
-    assert model.forward_features(video[:, :, :4])["video_tokens"].shape == (4, 33, 192)
+    assert model.encode_clips(video[:, :, :4])["video_tokens"].shape == (4, 33, 192)
 
 
 def test_text_padding_does_not_change_the_pooled_feature():
     model = avpet.create_model("vatt_small").eval()
     ids = torch.tensor([[5, 17, 99, 0, 0, 0]])
     with torch.no_grad():
-        padded = model.forward_features(text=ids)["text_pooled"]
-        trimmed = model.forward_features(text=ids[:, :3])["text_pooled"]
+        padded = model.encode_clips(text=ids)["text_pooled"]
+        trimmed = model.encode_clips(text=ids[:, :3])["text_pooled"]
     torch.testing.assert_close(padded, trimmed, atol=1e-5, rtol=1e-5)
 
 
@@ -166,26 +167,26 @@ def test_modality_agnostic_small_shares_one_transformer():
         counts[k] for k in ("video", "audio", "text", "spaces")
     )
     video, audio, text = small_inputs(batch=2)
-    out = model.eval()(video, audio, text)
+    out = model.eval().embed_clips(video, audio, text)
     assert out["video_va"].shape == (2, 256) and out["text_vt"].shape == (2, 128)
 
 
 def test_classifier_logits():
     model = avpet.create_model("vatt_small", num_classes=5).eval()
     video, _, _ = small_inputs(batch=2)
-    assert model(video=video)["logits"].shape == (2, 5)
+    assert model.embed_clips(video=video)["logits"].shape == (2, 5)
 
 
 def test_bad_inputs_raise_config_errors():
     model = avpet.create_model("vatt_small").eval()
     with pytest.raises(ConfigError, match="patch grid"):
-        model(video=torch.rand(1, 3, 8, 128, 128))
+        model.embed_clips(video=torch.rand(1, 3, 8, 128, 128))
     with pytest.raises(ConfigError, match="word ids"):
-        model(text=torch.rand(1, 4))
+        model.embed_clips(text=torch.rand(1, 4))
     with pytest.raises(ConfigError, match="at least one"):
-        model()
+        model.embed_clips()
     with pytest.raises(ConfigError, match="no audio encoder"):
-        avpet.create_model("vatt_base")(audio=torch.randn(1, 153600))
+        avpet.create_model("vatt_base").forward_features(audio=torch.randn(1, 1, 153600))
     with pytest.raises(ConfigError, match="one Transformer size"):
         avpet.create_model("vatt_small", modality_agnostic=True)
 

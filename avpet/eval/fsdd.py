@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import ConfigError, MediaError
-from .features import CLIP_LEVELS, Progress, is_peer, modality_levels
+from .features import Progress, modality_levels
 from .probe import ProbeCfg, ProbeScore, probe_accuracy
 from .selection import probe_levels
 
@@ -126,7 +126,7 @@ def extract(
 
     transform = create_transform(resolve_data_config(model))
     spec = transform.cfg.input
-    max_clips = None if is_peer(model) else spec.num_clips
+    max_clips = None if model.clips_alone else spec.num_clips
     inputs = [
         transform.audio(
             centred_clips(read_waveform(r.path, spec.sample_rate), spec.clip_samples, max_clips)
@@ -143,7 +143,7 @@ def extract(
             group = [i for i in chunk if len(inputs[i]) == count]
             levels = modality_levels(model, "audio", torch.stack([inputs[i] for i in group]))
             for level, value in levels.items():
-                value = value.mean(1) if level in CLIP_LEVELS else value
+                value = value.mean(1) if value.dim() == 3 else value
                 rows.setdefault(level, []).extend(zip(group, value.float().numpy(), strict=True))
         progress.update(begin + len(chunk))
     return {

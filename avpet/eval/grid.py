@@ -27,7 +27,7 @@ from torch import nn
 from ..config import to_dict
 from ..data.transforms import ClipTransform
 from ..errors import ConfigError, MediaError
-from .features import CLIP_LEVELS, Progress, is_peer, modality_levels
+from .features import Progress, modality_levels
 from .probe import ProbeCfg, ProbeScore, probe_accuracy
 from .retrieval import retrieval_metrics
 from .selection import probe_levels, select_retrieval_level
@@ -159,7 +159,7 @@ def create_eval_transform(model: nn.Module, **overrides) -> ClipTransform:
     from ..data.transforms import create_transform
 
     cfg = resolve_data_config(model, **overrides)
-    if is_peer(model):
+    if model.clips_alone:
         cfg = resolve_data_config(cfg, num_clips=PROBE_CLIPS)
     return create_transform(cfg)
 
@@ -238,7 +238,7 @@ def retrieval_embedding(levels: dict[str, np.ndarray], level: str) -> torch.Tens
     its position's mean over the set and L2-normalised, concatenated ``[N, T·C]`` (so the cosine
     of two sequences is the mean cosine of their clips); at ``bos``, the BOS summary ``[N, D]``."""
     x = torch.from_numpy(levels[level]).double()
-    if level not in CLIP_LEVELS:
+    if x.dim() == 2:  # a sequence level
         return x
     x = x - x.mean(0)
     return (x / x.norm(dim=-1, keepdim=True).clamp_min(1e-12)).flatten(1)
@@ -253,7 +253,7 @@ def word_table(
     return {
         modality: {
             slot: levels[level][:, slots.index(SLOTS.index(slot))]
-            if level in CLIP_LEVELS
+            if levels[level].ndim == 3
             else levels[level]
             for slot in PROBED
         }

@@ -13,10 +13,8 @@ from dataclasses import dataclass
 
 from torch import nn
 
-from .features import SELECT, available_levels, default_level
+from .features import SELECT, available_levels
 from .probe import ProbeScore, probe_accuracy, probe_score
-
-PRIVATE_LEVELS = ("cnn", "pooled")  # each modality's own backbone output: no shared space
 
 
 def select_levels(
@@ -67,8 +65,12 @@ def probe_levels(
 def shared_levels(model: nn.Module) -> tuple[str, ...]:
     """Levels at which ``model`` embeds both modalities in one space (for retrieval); the
     headline level when it has none."""
-    shared = tuple(lvl for lvl in available_levels(model) if lvl not in PRIVATE_LEVELS)
-    return shared or (default_level(model),)
+    shared = tuple(
+        level.name
+        for level in model.feature_levels()
+        if level.shared and {"visual", "audio"} <= set(level.modalities)
+    )
+    return shared or (model.default_level,)
 
 
 def select_retrieval_level(model: nn.Module, r1: Callable[[str], float]) -> str:

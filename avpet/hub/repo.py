@@ -181,6 +181,7 @@ def _check_architecture(model: nn.Module, config: dict, path: Path, strict: bool
     problems += [
         f"{key}={theirs!r} (this model: {mine!r})"
         for key, theirs, mine in _differences(config["model_cfg"], ours)
+        if not _is_training_only(key)
     ]
     if not problems:
         return
@@ -188,6 +189,12 @@ def _check_architecture(model: nn.Module, config: dict, path: Path, strict: bool
     if strict:
         raise CheckpointError(path, message)
     warnings.warn(f"{path}: {message}", stacklevel=3)
+
+
+def _is_training_only(key: str) -> bool:
+    """Config fields that change no weight (dropout rates, the head a fresh one replaces)."""
+    field = key.rsplit(".", 1)[-1]
+    return "drop" in field or field == "num_classes"
 
 
 def _differences(theirs: Any, mine: Any, prefix: str = "") -> list[tuple[str, Any, Any]]:

@@ -84,6 +84,17 @@ def resolve(source: Source) -> Resolved:
     return Resolved(source, path, None)
 
 
+def resolve_config(source: Source) -> Path:
+    """The local ``config.json`` of a hub-layout source (``hf-hub:`` or ``local-dir:``), without
+    its weights."""
+    if source.kind == "hf-hub":
+        return _download(source, CONFIG_NAME, source.revision)
+    config = Path(source.location).expanduser() / CONFIG_NAME
+    if not config.is_file():
+        raise CheckpointError(config, "missing: a hub repo folder needs config.json and weights")
+    return config
+
+
 def _resolve_dir(source: Source, folder: Path) -> Resolved:
     if not folder.is_dir():
         raise CheckpointError(folder, "no such directory (local-dir: needs a hub repo folder)")

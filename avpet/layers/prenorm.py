@@ -6,6 +6,8 @@ import torch.nn.functional as F
 from einops import rearrange
 from torch import Tensor, nn
 
+from .drop_path import DropPath
+
 
 class PreNormAttention(nn.Module):
     """Multi-head self-attention with ``heads × head_dim`` inner width, optional additive bias.
@@ -52,6 +54,7 @@ class PreNormBlock(nn.Module):
         eps: float = 1e-6,
         rms_attn_norm: bool = False,
         scaled: bool = True,
+        drop_path: float = 0.0,
     ):
         super().__init__()
         self.attn_norm = nn.RMSNorm(dim, eps=eps) if rms_attn_norm else nn.LayerNorm(dim, eps=eps)
@@ -64,11 +67,12 @@ class PreNormBlock(nn.Module):
             nn.Linear(mlp_dim, dim, bias=bias),
         )
         self.drop = nn.Dropout(dropout)
+        self.drop_path = DropPath(drop_path)
 
     def forward(self, x: Tensor, attn_bias: Tensor | None = None) -> Tensor:
         """``x`` [B, N, D] → [B, N, D]."""
-        x = x + self.drop(self.attn(self.attn_norm(x), attn_bias))
-        return x + self.drop(self.ffn(self.ffn_norm(x)))
+        x = x + self.drop_path(self.drop(self.attn(self.attn_norm(x), attn_bias)))
+        return x + self.drop_path(self.drop(self.ffn(self.ffn_norm(x))))
 
 
 class PreNormEncoder(nn.Module):

@@ -24,8 +24,9 @@ from torch.nn.utils import parametrize
 from ..config import InputSpec, PretrainedCfg, replace_nested
 from ..errors import ConfigError
 from ..layers import Projection, SequenceEmbedding
-from ..registry import register_configured, register_pretrained
+from ..registry import register_models, register_pretrained
 from .audio_resnet import AudioResNet, AudioResNetCfg
+from .contract import AVModel, FeatureLevel
 from .resnet3d import ResNet3d, ResNet3dCfg
 from .transformers import SHARING_SCHEMES, StreamTransformers, TransformerCfg
 
@@ -80,12 +81,17 @@ class ClassifierHeads(nn.Module):
         return getattr(self, kind)(self.drop(pooled))
 
 
-class AVBert(nn.Module):
-    """Audio-visual Transformer over ``T`` clips per sequence.
+class AVBert(AVModel):
+    """Audio-visual Transformer over ``T`` clips per sequence (the contract of
+    :mod:`avpet.models.contract`).
 
     Inputs: ``visual`` [B, T, 3, F, H, W] normalised RGB clips and ``audio`` [B, T, 1, M, L]
     log-mel spectrograms; either may be ``None`` to run one modality alone.
     """
+
+    joint_level = "tokens"  # the projections put both modalities' clips in one space
+    clips_alone = False
+    default_task = "avbert"
 
     def __init__(self, cfg: AVBertCfg, pretrained_cfg: PretrainedCfg | None = None, name: str = ""):
         super().__init__()
@@ -148,16 +154,40 @@ class AVBert(nn.Module):
     def encode(
         self, visual_tokens: Tensor | None = None, audio_tokens: Tensor | None = None
     ) -> dict[str, Tensor]:
-        """Transformer outputs from tokens [B, T, D]: ``visual``/``audio`` [B, T+1, D],
-        ``multimodal`` [B, 2T+2, D] and the BOS summaries ``visual_bos``/``audio_bos`` [B, D]."""
+        """Transformer levels from tokens [B, T, D], per given modality ``m``: ``m_unimodal``
+        and ``m_multimodal`` [B, T, D] at the clip positions (those the fusion has) and the last
+        stage's BOS summary ``m_bos`` [B, D]."""
+        seqs = self.transformer_outputs(visual_tokens, audio_tokens)
+        out: dict[str, Tensor] = {}
+        present = [m for m in MODALITIES if m in seqs["input"]]
+        for m in present:
+            if m in seqs:
+                out[f"{m}_unimodal"] = seqs[m][:, 1:]
+                out[f"{m}_bos"] = seqs[m][:, 0]
+        if "multimodal" in seqs:
+            start = 0
+            for m in present:
+                t = seqs["input"][m]
+                out[f"{m}_multimodal"] = seqs["multimodal"][:, start + 1 : start + 1 + t]
+                out[f"{m}_bos"] = seqs["multimodal"][:, start]
+                start += t + 1
+        return out
+
+    def transformer_outputs(
+        self, visual_tokens: Tensor | None = None, audio_tokens: Tensor | None = None
+    ) -> dict:
+        """The raw Transformer sequences: ``visual``/``audio`` [B, T+1, D] (BOS first) of the
+        unimodal Transformers, ``multimodal`` [B, 2T+2, D] over ``[BOS_v, v1..vT, BOS_a,
+        a1..aT]`` (one modality's part when the other is not given), and ``input``: the clip
+        count of each given modality."""
         streams = self.cfg.streams
         tokens = {"visual": visual_tokens, "audio": audio_tokens}
         present = [m for m in MODALITIES if tokens[m] is not None]
         if not present:
             raise ConfigError("AVBert needs visual and/or audio tokens")
+        out: dict = {"input": {m: tokens[m].shape[1] for m in present}}
         with parametrize.cached():
             seqs = {m: self._with_bos(tokens[m], MODALITIES.index(m)) for m in present}
-            out: dict[str, Tensor] = {}
             for m in present:
                 if m in streams:
                     embed = getattr(self, f"{m}_embed")
@@ -176,12 +206,6 @@ class AVBert(nn.Module):
                 out["multimodal"] = self.transformers(
                     self.multimodal_embed(joint, positions, types), "multimodal"
                 )
-                starts = itertools.accumulate([0] + [seqs[m].shape[1] for m in present])
-                for m, start in zip(present, starts, strict=False):
-                    out[f"{m}_bos"] = out["multimodal"][:, start]
-            else:
-                for m in present:
-                    out[f"{m}_bos"] = out[m][:, 0]
         return out
 
     def _with_bos(self, tokens: Tensor, modality: int) -> Tensor:
@@ -199,10 +223,34 @@ class AVBert(nn.Module):
 
     # ---- timm-style API ---------------------------------------------------------------------
 
+    def feature_levels(self) -> tuple[FeatureLevel, ...]:
+        """``cnn`` and ``tokens`` per clip, ``unimodal`` / ``multimodal`` per clip where the
+        fusion has that Transformer, ``bos`` per sequence."""
+        streams = self.cfg.streams
+        dims = dict.fromkeys(MODALITIES, self.num_features)
+        cnn = {"visual": self.visual_cnn.num_features, "audio": self.audio_cnn.num_features}
+        levels = [
+            FeatureLevel("cnn", cnn, description="the clip's CNN feature"),
+            FeatureLevel("tokens", dims, shared=True, description="the CNN feature projected"),
+        ]
+        if "visual" in streams:
+            levels.append(FeatureLevel("unimodal", dims, shared=True, description="unimodal"))
+        if "multimodal" in streams:
+            levels.append(FeatureLevel("multimodal", dims, shared=True, description="multimodal"))
+        levels.append(FeatureLevel("bos", dims, per_clip=False, shared=True, description="BOS"))
+        return tuple(levels)
+
+    @property
+    def default_level(self) -> str:
+        """The unimodal Transformer output (the multimodal one for early fusion)."""
+        return "unimodal" if "visual" in self.cfg.streams else "multimodal"
+
     def forward_features(
         self, visual: Tensor | None = None, audio: Tensor | None = None
     ) -> dict[str, Tensor]:
-        """Every level: CNN features, tokens, unimodal, multimodal outputs, BOS summaries."""
+        """Every level of every given modality ``m``: ``m_cnn`` [B, T, C_m], ``m_tokens``,
+        ``m_unimodal``, ``m_multimodal`` [B, T, D] and ``m_bos`` [B, D]. With both modalities
+        the multimodal levels see both (fused); a modality given alone is encoded alone."""
         feats = self.embed(visual, audio)
         feats.update(self.encode(feats.get("visual_tokens"), feats.get("audio_tokens")))
         return feats
@@ -287,16 +335,16 @@ SIZES: dict[str, tuple[AVBertCfg, InputSpec]] = {
 }
 
 
-def _register_all() -> None:
+VARIANTS: dict[str, tuple[AVBertCfg, PretrainedCfg]] = {
+    "_".join(p for p in ("avpet", size, fusion, sharing) if p): (
+        replace_nested(base, fusion=fusion, **SHARING_SCHEMES[sharing]),
+        PretrainedCfg(input=spec, license=LICENSE),
+    )
     for (size, (base, spec)), fusion, sharing in itertools.product(
         SIZES.items(), FUSION_STREAMS, SHARING_SCHEMES
-    ):
-        name = "_".join(p for p in ("avpet", size, fusion, sharing) if p)
-        cfg = replace_nested(base, fusion=fusion, **SHARING_SCHEMES[sharing])
-        register_configured(name, AVBert, cfg, PretrainedCfg(input=spec, license=LICENSE))
-
-
-_register_all()
+    )
+}
+register_models(AVBert, VARIANTS)
 
 # Rows 150:246, columns 118:214 of GRID's 288×360 frames: the speaker's mouth (SPEC §5).
 GRID_MOUTH = (150, 246, 118, 214)

@@ -29,7 +29,7 @@ from ..errors import ConfigError
 from ..layers.resnet2d import ResNet2d, ResNet2dCfg
 from ..layers.s3d import S3DG, S3DCfg
 from ..layers.spaces import JointSpaces, SpacesCfg
-from ..registry import register_configured
+from ..registry import register_models
 from .joint import MODALITIES, JointModel, check_joint_cfg
 
 VIDEO_BACKBONES = ("s3d", "tsm")
@@ -142,14 +142,13 @@ class MMV(JointModel):
             self.spaces = JointSpaces(
                 cfg.spaces, dims.get("video"), dims.get("audio"), dims.get("text")
             )
-        self.head = None
-        if cfg.num_classes:
-            self.head = nn.Sequential(
-                nn.Dropout(cfg.head_dropout),
-                nn.Linear(self.encoders["video"].num_features, cfg.num_classes),
-            )
+        self.head = self.make_classifier(cfg.num_classes)
 
-    def forward_features(
+    def feature_dim(self, modality: str) -> int:
+        """Width of the pooled feature of ``modality``."""
+        return self.encoders[modality].num_features
+
+    def encode_clips(
         self, video: Tensor | None = None, audio: Tensor | None = None, text: Tensor | None = None
     ) -> dict[str, Tensor]:
         """``{m}_pooled`` [B, C_m] for each given modality (video 1024/2048, audio 2048, text
@@ -280,14 +279,13 @@ SIZES: dict[str, tuple[MMVCfg, InputSpec]] = {
 BACKBONE_NAMES = {"": {"s3d": "s3d", "tsm": "tsm_resnet50"}, "small": {"s3d": "s3d", "tsm": "tsm"}}
 
 
-for (_size, (_base, _spec)), _backbone, _kind in itertools.product(
-    SIZES.items(), VIDEO_BACKBONES, ("fac", "shared", "disjoint")
-):
-    _name = "_".join(p for p in ("mmv", _size, BACKBONE_NAMES[_size][_backbone], _kind) if p)
-    _cfg = replace(_base, video_backbone=_backbone, spaces=replace(_base.spaces, kind=_kind))
-    register_configured(
-        _name,
-        MMV,
-        _cfg,
-        PretrainedCfg(input=_spec, license=LICENSE, description=f"MMV {_backbone} {_kind} spaces"),
+VARIANTS: dict[str, tuple[MMVCfg, PretrainedCfg]] = {
+    "_".join(p for p in ("mmv", size, BACKBONE_NAMES[size][backbone], kind) if p): (
+        replace(base, video_backbone=backbone, spaces=replace(base.spaces, kind=kind)),
+        PretrainedCfg(input=spec, license=LICENSE, description=f"MMV {backbone} {kind} spaces"),
     )
+    for (size, (base, spec)), backbone, kind in itertools.product(
+        SIZES.items(), VIDEO_BACKBONES, ("fac", "shared", "disjoint")
+    )
+}
+register_models(MMV, VARIANTS)

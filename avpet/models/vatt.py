@@ -33,7 +33,7 @@ from ..layers.patch_embed import VideoPatchEmbed, WavePatchEmbed
 from ..layers.prenorm import PreNormBlock, PreNormEncoder
 from ..layers.spaces import JointSpaces, SpacesCfg
 from ..layers.t5_bias import RelativePositionBias
-from ..registry import register_configured
+from ..registry import register_models
 from .joint import MODALITIES, JointModel, check_joint_cfg, count_parameters
 
 PADDING_BIAS = -1e9
@@ -117,8 +117,11 @@ class VattCfg:
     spaces: SpacesCfg = field(default_factory=SpacesCfg)
     num_classes: int = 0
     head_dropout: float = 0.5
+    drop_path: float = 0.0  # stochastic depth of the last block (linear from 0 at the first)
 
     def __post_init__(self):
+        if not 0.0 <= self.drop_path < 1.0:
+            raise ConfigError(f"drop_path must be in [0, 1), got {self.drop_path}")
         if not 0.0 < self.drop_token_keep <= 1.0:
             raise ConfigError(f"drop_token_keep must be in (0, 1], got {self.drop_token_keep}")
         check_joint_cfg(self.modalities, self.num_classes, self.spaces.kind)
@@ -207,7 +210,8 @@ class TokenInput(nn.Module):
         return tokens, bias
 
 
-def _transformer(size: TransformerSize, t5: bool = False) -> PreNormEncoder:
+def _transformer(size: TransformerSize, t5: bool = False, drop_path: float = 0.0) -> PreNormEncoder:
+    rates = [drop_path * i / max(size.depth - 1, 1) for i in range(size.depth)]
     blocks = [
         PreNormBlock(
             size.dim,
@@ -219,8 +223,9 @@ def _transformer(size: TransformerSize, t5: bool = False) -> PreNormEncoder:
             eps=size.eps,
             rms_attn_norm=t5,
             scaled=not t5,
+            drop_path=rate,
         )
-        for _ in range(size.depth)
+        for rate in rates
     ]
     norm = nn.RMSNorm(size.dim, eps=size.eps) if t5 else nn.LayerNorm(size.dim, eps=size.eps)
     return PreNormEncoder(blocks, norm, size.dropout)
@@ -242,11 +247,11 @@ class VATT(JointModel):
         self.inputs = nn.ModuleDict({m: self._input(m) for m in cfg.modalities})
         if agnostic:  # all sizes are equal (checked by VattCfg)
             size = getattr(cfg, cfg.modalities[0]).transformer
-            self.transformers = nn.ModuleDict({SHARED: _transformer(size)})
+            self.transformers = nn.ModuleDict({SHARED: _transformer(size, drop_path=cfg.drop_path)})
         else:
             self.transformers = nn.ModuleDict(
                 {
-                    m: _transformer(getattr(cfg, m).transformer, t5=m == "text")
+                    m: _transformer(getattr(cfg, m).transformer, m == "text", cfg.drop_path)
                     for m in cfg.modalities
                 }
             )
@@ -264,11 +269,7 @@ class VATT(JointModel):
             self.spaces = JointSpaces(
                 cfg.spaces, dims.get("video"), dims.get("audio"), dims.get("text")
             )
-        self.head = None
-        if cfg.num_classes:
-            self.head = nn.Sequential(
-                nn.Dropout(cfg.head_dropout), nn.Linear(self.feature_dim("video"), cfg.num_classes)
-            )
+        self.head = self.make_classifier(cfg.num_classes)
 
     def feature_dim(self, modality: str) -> int:
         """Width of the pooled feature of ``modality``."""
@@ -307,7 +308,7 @@ class VATT(JointModel):
         out = self.transformers[SHARED if self.cfg.modality_agnostic else modality](tokens, bias)
         return self.posts[modality](out) if modality in self.posts else out
 
-    def forward_features(
+    def encode_clips(
         self, video: Tensor | None = None, audio: Tensor | None = None, text: Tensor | None = None
     ) -> dict[str, Tensor]:
         """``{m}_tokens`` [B, 1+N, D] (aggregation token first) and ``{m}_pooled`` [B, D]."""
@@ -352,7 +353,7 @@ PAPER_INPUT = InputSpec(
 )
 SMALL_CPU = TransformerSize(dim=192, depth=4, heads=3, mlp_dim=768)
 
-VARIANTS: dict[str, tuple[VattCfg, InputSpec, str]] = {
+_SIZES: dict[str, tuple[VattCfg, InputSpec, str]] = {
     "vatt_base": (
         VattCfg(modalities=("video",), spaces=SpacesCfg(kind="none")),
         PAPER_INPUT,
@@ -412,10 +413,8 @@ VARIANTS: dict[str, tuple[VattCfg, InputSpec, str]] = {
 }
 
 
-for _name, (_cfg, _spec, _description) in VARIANTS.items():
-    register_configured(
-        _name,
-        VATT,
-        _cfg,
-        PretrainedCfg(input=_spec, license=LICENSE, description=_description),
-    )
+VARIANTS: dict[str, tuple[VattCfg, PretrainedCfg]] = {
+    name: (cfg, PretrainedCfg(input=spec, license=LICENSE, description=description))
+    for name, (cfg, spec, description) in _SIZES.items()
+}
+register_models(VATT, VARIANTS)

@@ -1,21 +1,23 @@
-"""AVBERT pretraining: MEP and CPP objectives, CANS negatives, a DDP loop with exact resume; the
-same loop trains the peers (VATT, MMV) with their contrastive objective (:mod:`.peers`).
+"""Pretraining: tasks (:mod:`.tasks`: AVBERT's MEP + CPP + AVC, the peers' contrastive NCE),
+negative samplers (:mod:`.negatives`, CANS among them), a DDP loop with exact resume.
 
 Entry points: :func:`avpet.pretrain.train.train` (one rank's share of a run), and
 ``python -m avpet.pretrain`` / ``torchrun -m avpet.pretrain`` (docs/pretraining.md).
 """
 
-from .cans import select_negatives
 from .config import PretrainCfg, load_config
+from .negatives import select_negatives
 from .objectives import CPPHead, MEPHead, cpp_loss, mep_loss
-from .wrapper import AVBertPretrainer
+from .tasks import AVBertPretrainer, ContrastiveTask, create_task
 
 __all__ = [
     "AVBertPretrainer",
     "CPPHead",
+    "ContrastiveTask",
     "MEPHead",
     "PretrainCfg",
     "cpp_loss",
+    "create_task",
     "load_config",
     "mep_loss",
     "select_negatives",

@@ -16,8 +16,10 @@ from typing import Any
 from ..config import from_dict, to_dict
 from ..errors import ConfigError
 from .contrastive import TEMPERATURE
+from .negatives import SAMPLERS
 
-STRATEGIES = ("similar", "dissimilar", "random", "minibatch", "sequence")
+STRATEGIES = tuple(SAMPLERS)
+TASK_NAMES = ("avbert", "contrastive")  # the table of avpet.pretrain.tasks (checked by a test)
 LEVELS = ("unimodal", "multimodal")
 TARGETS = ("tokens", "cnn")
 PRECISIONS = ("fp32", "bf16", "fp16")
@@ -147,10 +149,25 @@ class AVCCfg:
 
 
 @dataclass(frozen=True)
-class PeerLossCfg:
-    """The peers' (VATT, MMV) contrastive objective, ``va_weight · NCE(video, audio) + vt_weight ·
-    MIL-NCE(video, text)`` with temperature τ (MMV: weights 1:1, or 10:1 on HowTo100M). The text
-    term needs word ids, which the pretraining data (GRID, FSDD) does not have."""
+class TaskSection:
+    """Which pretraining task (:mod:`avpet.pretrain.tasks`) trains the backbone: ``auto`` takes
+    the model's own ``default_task`` (AVBERT: ``avbert``, VATT and MMV: ``contrastive``)."""
+
+    name: str = "auto"
+
+    def __post_init__(self):
+        _check(
+            self.name in ("auto", *TASK_NAMES),
+            f"task.name must be one of {('auto', *TASK_NAMES)}, got {self.name!r}",
+        )
+
+
+@dataclass(frozen=True)
+class ContrastiveCfg:
+    """The contrastive task (VATT's and MMV's objective), ``va_weight · NCE(visual, audio) +
+    vt_weight · MIL-NCE(visual, text)`` with temperature τ (MMV: weights 1:1, or 10:1 on
+    HowTo100M), on the model's ``joint_level``. The text term needs word ids, which the
+    pretraining data (GRID, FSDD) does not have."""
 
     va_weight: float = 1.0
     vt_weight: float = 1.0
@@ -159,9 +176,10 @@ class PeerLossCfg:
     def __post_init__(self):
         _check(
             self.va_weight >= 0 and self.vt_weight >= 0 and self.va_weight + self.vt_weight > 0,
-            f"peer.va_weight and peer.vt_weight must be >= 0 and not both 0, got {self}",
+            "contrastive.va_weight and contrastive.vt_weight must be >= 0 and not both 0, "
+            f"got {self}",
         )
-        _check(self.temperature > 0, f"peer.temperature must be > 0, got {self.temperature}")
+        _check(self.temperature > 0, f"contrastive.temperature must be > 0, got {self.temperature}")
 
 
 @dataclass(frozen=True)
@@ -213,18 +231,20 @@ class TrainCfg:
 
 @dataclass(frozen=True)
 class PretrainCfg:
-    """The whole recipe: backbone, data, objectives, negatives, optimizer and loop.
+    """The whole recipe: backbone, task, data, objectives, negatives, optimizer and loop.
 
-    AVBERT backbones use ``mep``, ``cpp``, ``avc`` and ``negatives``; VATT and MMV use ``peer``.
+    The ``avbert`` task uses ``mep``, ``cpp``, ``avc`` and ``negatives``; the ``contrastive`` task
+    uses ``contrastive``.
     """
 
     model: ModelSection = field(default_factory=ModelSection)
+    task: TaskSection = field(default_factory=TaskSection)
     data: DataSection = field(default_factory=DataSection)
     mep: MEPCfg = field(default_factory=MEPCfg)
     cpp: CPPCfg = field(default_factory=CPPCfg)
     avc: AVCCfg = field(default_factory=AVCCfg)
     negatives: NegativesCfg = field(default_factory=NegativesCfg)
-    peer: PeerLossCfg = field(default_factory=PeerLossCfg)
+    contrastive: ContrastiveCfg = field(default_factory=ContrastiveCfg)
     optim: OptimCfg = field(default_factory=OptimCfg)
     train: TrainCfg = field(default_factory=TrainCfg)
 

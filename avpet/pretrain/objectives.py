@@ -3,7 +3,7 @@ prediction (CPP), as heads and losses (SPEC §2).
 
 MEP scores a Transformer output õ against a CNN embedding x with the bilinear critic
 ``log I(x, õ) = FFN(õ)ᵀ W x`` and, for each masked position, takes the InfoNCE loss of the positive
-x_t against the negatives a sampler (:mod:`avpet.pretrain.cans`) picked. CPP is a binary
+x_t against the negatives a sampler (:mod:`avpet.pretrain.negatives`) picked. CPP is a binary
 classifier on ``[y_BOS_v ; y_BOS_a]``: do the visual and audio streams come from the same video?
 """
 

@@ -1,7 +1,7 @@
 """The pretraining loop: DDP, accumulation, clipping, mixed precision, logging, exact resume.
 
-One call of :func:`train` runs on every rank torchrun starts (or alone); the backbone picks its
-objective (:func:`build_pretrainer`): MEP + CPP for AVBERT, contrastive NCE for VATT and MMV.
+One call of :func:`train` runs on every rank torchrun starts (or alone); the objective is a task
+of :mod:`avpet.pretrain.tasks` (``task.name``, by default the backbone's own).
 Rank 0 writes, under ``train.out_dir``: ``config.json``, ``metrics.jsonl`` (one object per logged
 step), ``tensorboard/``, ``checkpoints/step_*.pt`` and, at the end, ``final/`` (the backbone in the
 hub repo layout: model.safetensors, config.json, README.md).
@@ -26,40 +26,14 @@ from tqdm import tqdm
 
 from ..config import to_dict
 from ..errors import CheckpointError, ConfigError
-from ..models.joint import JointModel
-from ..registry import create_model
+from ..factory import create_model
 from . import checkpoint as ckpt
 from . import distributed
 from .config import PretrainCfg, save_config
 from .data import ResumableSampler, SeededItems, build_dataset
 from .metrics import MetricsLog
 from .optim import build_optimizer, build_scheduler
-from .peers import PeerPretrainer
-from .wrapper import AVBertPretrainer
-
-
-@dataclass(frozen=True)
-class Pretrainer:
-    """A backbone wrapped with its objective, and what the loop needs to know about it.
-
-    ``objective`` names the loss in the exported model card; ``find_unused_parameters`` tells DDP
-    that some trainable parameters may get no gradient (the peers' text towers without text).
-    """
-
-    module: nn.Module
-    objective: str
-    find_unused_parameters: bool
-
-
-def build_pretrainer(backbone: nn.Module, cfg: PretrainCfg) -> Pretrainer:
-    """AVBERT → MEP + CPP (+ AVC) with CANS negatives; VATT and MMV (joint-space models) →
-    their contrastive video-audio NCE (+ video-text MIL-NCE when there is text)."""
-    if isinstance(backbone, JointModel):
-        peer = PeerPretrainer(backbone, cfg.peer)
-        return Pretrainer(peer, "contrastive NCE", find_unused_parameters=True)
-    avbert = AVBertPretrainer(backbone, cfg.mep, cfg.cpp, cfg.negatives, cfg.avc)
-    objective = "MEP + CPP" + (" + AVC" if cfg.avc.weight else "")
-    return Pretrainer(avbert, objective, find_unused_parameters=False)
+from .tasks import create_task
 
 
 @dataclass
@@ -97,7 +71,7 @@ class _Trainer:
         if cfg.data.roi is not None:  # the crop trained on travels with the exported weights
             spec = replace(backbone.pretrained_cfg.input, roi=cfg.data.roi)
             backbone.pretrained_cfg = replace(backbone.pretrained_cfg, input=spec)
-        pretrainer = build_pretrainer(backbone, cfg)
+        pretrainer = create_task(backbone, cfg)
         self.module, self.objective = pretrainer.module.to(ctx.device), pretrainer.objective
         _seed_everything(tc.seed + 1 + ctx.rank)  # masks, negatives, dropout differ per rank
         self.model: nn.Module = (

@@ -1,10 +1,11 @@
-"""Negative samplers for masked embedding prediction, CANS among them (SPEC §2).
+"""The table of negative samplers for masked embedding prediction; CANS is three of its five.
 
 Every sampler answers the same question: for each anchor (the CNN embedding a masked position must
 be told apart from), which candidates of the pool are its negatives? The pool is the mini-batch's
 CNN embeddings of one modality, gathered across ranks; anchor ``n`` is pool row ``positive[n]``.
 The answer is a boolean mask ``[N, P]``, so strategies that use every candidate (``minibatch``)
-and those that draw a few (CANS) feed the same loss.
+and those that draw a few (CANS) feed the same loss. A new sampler is one function with the
+signature of :data:`Sampler` and one entry in :data:`SAMPLERS`.
 
 CANS (content-aware negative sampling): ℓ2 distances from the anchor to every other candidate are
 min-max normalised to [0, 1]; candidates outside the central ``interval`` of that distribution
@@ -15,12 +16,54 @@ proportional to ``1 - d`` (``similar``), ``d`` (``dissimilar``) or uniformly (``
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
 import torch
 from torch import Tensor
 
-from .config import NegativesCfg
+if TYPE_CHECKING:  # the config validates strategy names against this module's table
+    from .config import NegativesCfg
 
 _EPS = 1e-12
+
+Sampler = Callable[
+    [Tensor, Tensor, Tensor, Tensor, "NegativesCfg", "torch.Generator | None"], Tensor
+]
+"""``(pool [P, C], positive [N], sequence [P], candidates bool [N, P], cfg, generator)`` → the
+negatives, bool [N, P] (a subset of ``candidates``)."""
+
+
+def minibatch(pool, positive, sequence, candidates, cfg, generator):
+    """Every other candidate of the mini-batch."""
+    return candidates
+
+
+def same_sequence(pool, positive, sequence, candidates, cfg, generator):
+    """The other positions of the anchor's own sequence."""
+    return candidates & (sequence[positive][:, None] == sequence[None, :])
+
+
+def content_aware(weigh: Callable[[Tensor], Tensor]) -> Sampler:
+    """A CANS sampler that draws with probability ``weigh(d)`` of the normalised distance ``d``
+    among the candidates of the central interval."""
+
+    def sample(pool, positive, sequence, candidates, cfg, generator):
+        distance = normalised_distances(pool, positive, candidates)
+        kept = candidates & central_interval(distance, candidates, cfg.interval)
+        weight = weigh(distance).clamp_min(_EPS) * kept
+        return draw_without_replacement(weight, cfg.num_negatives, generator)
+
+    return sample
+
+
+SAMPLERS: dict[str, Sampler] = {
+    "similar": content_aware(lambda d: 1.0 - d),  # the paper's best
+    "dissimilar": content_aware(lambda d: d),
+    "random": content_aware(torch.ones_like),
+    "minibatch": minibatch,
+    "sequence": same_sequence,
+}
 
 
 @torch.no_grad()
@@ -31,7 +74,7 @@ def select_negatives(
     cfg: NegativesCfg,
     generator: torch.Generator | None = None,
 ) -> Tensor:
-    """Negatives per anchor as a mask.
+    """Negatives per anchor as a mask, by the sampler ``cfg.strategy`` of :data:`SAMPLERS`.
 
     Args:
         pool: candidate embeddings [P, C].
@@ -45,20 +88,7 @@ def select_negatives(
     """
     candidates = torch.ones(positive.shape[0], pool.shape[0], dtype=torch.bool, device=pool.device)
     candidates[torch.arange(positive.shape[0], device=pool.device), positive] = False
-    if cfg.strategy == "minibatch":
-        return candidates
-    if cfg.strategy == "sequence":
-        return candidates & (sequence[positive][:, None] == sequence[None, :])
-    distance = normalised_distances(pool, positive, candidates)
-    kept = candidates & central_interval(distance, candidates, cfg.interval)
-    if cfg.strategy == "similar":
-        weight = 1.0 - distance
-    elif cfg.strategy == "dissimilar":
-        weight = distance
-    else:
-        weight = torch.ones_like(distance)
-    weight = weight.clamp_min(_EPS) * kept
-    return draw_without_replacement(weight, cfg.num_negatives, generator)
+    return SAMPLERS[cfg.strategy](pool, positive, sequence, candidates, cfg, generator)
 
 
 def normalised_distances(pool: Tensor, positive: Tensor, candidates: Tensor) -> Tensor:

@@ -1,5 +1,6 @@
-"""``python -m avpet.pretrain`` on the peers (VATT, MMV): their objective, their audio input from
-videos and clip caches, a short run on real GRID clips, its export, exact resume and two ranks."""
+"""The contrastive task, and ``python -m avpet.pretrain`` on the peers (VATT, MMV): their
+objective, their audio input from videos and clip caches, a short run on real GRID clips, its
+export, exact resume and two ranks."""
 
 from __future__ import annotations
 
@@ -19,12 +20,10 @@ from avpet.errors import ConfigError, MediaError
 from avpet.pretrain import checkpoint
 from avpet.pretrain.__main__ import main
 from avpet.pretrain.cache import build_cache
-from avpet.pretrain.config import load_config
+from avpet.pretrain.config import TASK_NAMES, load_config
 from avpet.pretrain.data import TensorClips
 from avpet.pretrain.metrics import read_metrics
-from avpet.pretrain.peers import PeerPretrainer
-from avpet.pretrain.train import build_pretrainer
-from avpet.pretrain.wrapper import AVBertPretrainer
+from avpet.pretrain.tasks import TASKS, AVBertPretrainer, ContrastiveTask, create_task
 
 PEERS = ("vatt_small", "mmv_small_tsm_fac")
 
@@ -37,29 +36,45 @@ def _manifest(data_dir, tmp_path, count: int):
     return path
 
 
-def test_peer_section_loads_and_overrides(tmp_path):
-    cfg = load_config(None, ["peer.va_weight=2", "peer.temperature=0.1"])
-    assert (cfg.peer.va_weight, cfg.peer.vt_weight, cfg.peer.temperature) == (2.0, 1.0, 0.1)
-    (tmp_path / "peer.json").write_text(json.dumps({"peer": {"vt_weight": 0}}))
-    assert load_config(tmp_path / "peer.json").peer.vt_weight == 0.0
+def test_contrastive_section_loads_and_overrides(tmp_path):
+    cfg = load_config(None, ["contrastive.va_weight=2", "contrastive.temperature=0.1"])
+    loss = cfg.contrastive
+    assert (loss.va_weight, loss.vt_weight, loss.temperature) == (2.0, 1.0, 0.1)
+    (tmp_path / "c.json").write_text(json.dumps({"contrastive": {"vt_weight": 0}}))
+    assert load_config(tmp_path / "c.json").contrastive.vt_weight == 0.0
     for override, message in [
-        ("peer.va_weight=-1", "peer.va_weight"),
-        ("peer.temperature=0", "peer.temperature"),
-        ("peer.margin=1", "section.field"),
+        ("contrastive.va_weight=-1", "contrastive.va_weight"),
+        ("contrastive.temperature=0", "contrastive.temperature"),
+        ("contrastive.margin=1", "section.field"),
+        ("task.name=mep", "task.name"),
     ]:
         with pytest.raises(ConfigError, match=message):
             load_config(None, [override])
 
 
-def test_the_backbone_picks_the_objective():
-    cfg = load_config(None, ["peer.va_weight=2"])
+def test_the_task_table_matches_the_config_names():
+    assert tuple(TASKS) == TASK_NAMES
+
+
+def test_the_backbone_picks_the_task_unless_the_config_names_one():
+    cfg = load_config(None, ["contrastive.va_weight=2"])
     for name in PEERS:
-        pretrainer = build_pretrainer(avpet.create_model(name), cfg)
-        assert isinstance(pretrainer.module, PeerPretrainer)
-        assert pretrainer.module.loss_cfg == cfg.peer and pretrainer.find_unused_parameters
-    pretrainer = build_pretrainer(avpet.create_model("avpet_small_mid_lowrank"), cfg)
-    assert isinstance(pretrainer.module, AVBertPretrainer)
-    assert not pretrainer.find_unused_parameters
+        task = create_task(avpet.create_model(name), cfg)
+        assert isinstance(task.module, ContrastiveTask)
+        assert task.module.loss_cfg == cfg.contrastive and task.find_unused_parameters
+    avbert = avpet.create_model("avpet_small_mid_lowrank")
+    task = create_task(avbert, cfg)
+    assert isinstance(task.module, AVBertPretrainer) and not task.find_unused_parameters
+    # any model with a joint level can be trained contrastively; the avbert task needs AVBERT
+    contrastive = create_task(avbert, load_config(None, ["task.name=contrastive"]))
+    assert isinstance(contrastive.module, ContrastiveTask)
+    visual, audio = torch.randn(2, 4, 3, 8, 64, 64), torch.randn(2, 4, 1, 48, 96)
+    losses = contrastive.module(visual, audio)
+    assert losses["loss"].isfinite() and losses["loss"] == losses["nce_va"]
+    with pytest.raises(ConfigError, match="task.name=contrastive"):
+        create_task(avpet.create_model("vatt_small"), load_config(None, ["task.name=avbert"]))
+    with pytest.raises(ConfigError, match="nothing to contrast"):
+        create_task(avpet.create_model("vatt_base"), cfg)
 
 
 def test_audio_format_is_checked():
@@ -81,8 +96,8 @@ def test_videos_and_caches_give_each_peer_its_audio(name, data_dir, tmp_path):
     clips = TensorClips(build_cache(manifest, name, tmp_path / "c.safetensors", limit=2), spec)
     assert tuple(clips.audio.shape) == (2, *expected)
     with torch.no_grad():
-        out = backbone(video=clips.visual.flatten(0, 1), audio=clips.audio.flatten(0, 1))
-    assert out["video_va"].shape[0] == out["audio_va"].shape[0] == 2
+        out = backbone.forward_features(visual=clips.visual, audio=clips.audio)
+    assert out["visual_joint"].shape[:2] == out["audio_joint"].shape[:2] == (2, 1)
 
     (tmp_path / "bad").mkdir()
     (tmp_path / "bad" / "broken.mp4").write_bytes(b"not a video")
@@ -176,13 +191,13 @@ def test_a_peer_trains_on_avbert_sequences(data_dir, tmp_path, monkeypatch):
         build_cache(manifest, name, tmp_path / "none.safetensors", num_clips=0)
 
     contrasted = []
-    forward = PeerPretrainer.forward
+    forward = ContrastiveTask.forward
 
     def spy(self, visual, audio, text=None):
         contrasted.append(visual.shape[:2])
         return forward(self, visual, audio, text)
 
-    monkeypatch.setattr(PeerPretrainer, "forward", spy)
+    monkeypatch.setattr(ContrastiveTask, "forward", spy)
     out = tmp_path / "run"
     assert main([*_args(cache, out, 1), f"model.name={name}", "data.num_clips=4"]) == 0
     assert contrasted == [(2, 4), (2, 4)]  # two micro-batches of 2 sequences x 4 clips

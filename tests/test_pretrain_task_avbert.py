@@ -12,7 +12,7 @@ import avpet
 from avpet.errors import ConfigError
 from avpet.pretrain.config import AVCCfg, CPPCfg, MEPCfg, NegativesCfg
 from avpet.pretrain.contrastive import milnce_loss
-from avpet.pretrain.wrapper import AVBertPretrainer
+from avpet.pretrain.tasks import AVBertPretrainer
 
 
 def _inputs(model, batch: int = 2):

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from avpet.pretrain.cans import central_interval, normalised_distances, select_negatives
 from avpet.pretrain.config import NegativesCfg
+from avpet.pretrain.negatives import central_interval, normalised_distances, select_negatives
 
 
 def _pool(n: int = 101, dim: int = 16, seed: int = 0):

@@ -1,4 +1,4 @@
-"""The pretraining module: an AVBERT backbone plus everything only pretraining needs.
+"""The AVBERT task: an AVBERT backbone plus everything only its pretraining needs.
 
 The MEP critics, the CPP head and the mask tokens live here, not in the backbone, so the backbone
 keeps the parameter counts of SPEC §1 and exports alone. One ``forward`` runs one training step's
@@ -8,10 +8,10 @@ computation, which is what DistributedDataParallel wraps:
 2. CPP pairing: with chance ``cpp.mismatch_prob`` a sequence gets another sequence's audio;
 3. MEP masking: a few positions per sequence and modality are corrupted (mask token, random token,
    or unchanged);
-4. ``backbone.encode``; at each configured level (unimodal / multimodal outputs) each masked output
-   õ_t is scored against the pool of embeddings x (``mep.target``: projected tokens or raw CNN
-   features, before masking) gathered from every rank, InfoNCE over the positive x_t and the
-   sampler's negatives;
+4. ``backbone.encode``; at each configured level (the ``unimodal`` / ``multimodal`` clip outputs
+   the backbone names) each masked output õ_t is scored against the pool of embeddings x
+   (``mep.target``: projected tokens or raw CNN features, before masking) gathered from every
+   rank, InfoNCE over the positive x_t and the sampler's negatives;
 5. CPP on the last stage's ``[y_BOS_v ; y_BOS_a]``;
 6. with ``avc.weight > 0``, the audio-visual clip contrast: each modality's uncorrupted tokens
    encoded alone (as the evaluation does) and every clip's visual feature contrasted with the
@@ -25,13 +25,13 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from ..errors import ConfigError
-from .cans import select_negatives
-from .config import AVCCfg, CPPCfg, MEPCfg, NegativesCfg
-from .contrastive import milnce_loss
-from .distributed import gather_with_grad, rank
-from .masking import choose_masked, corrupt
-from .objectives import CPPHead, MEPHead, cpp_loss, mep_loss, mismatch_pairs
+from ...errors import ConfigError
+from ..config import AVCCfg, CPPCfg, MEPCfg, NegativesCfg
+from ..contrastive import milnce_loss
+from ..distributed import gather_with_grad, rank
+from ..masking import choose_masked, corrupt
+from ..negatives import select_negatives
+from ..objectives import CPPHead, MEPHead, cpp_loss, mep_loss, mismatch_pairs
 
 MODALITIES = ("visual", "audio")
 
@@ -49,6 +49,11 @@ class AVBertPretrainer(nn.Module):
         avc: AVCCfg | None = None,
     ):
         super().__init__()
+        if not all(hasattr(backbone, stage) for stage in ("embed", "encode")):
+            raise ConfigError(
+                f"the avbert task needs a backbone with CNN tokens and Transformers "
+                f"(embed / encode), not {type(backbone).__name__}; use task.name=contrastive"
+            )
         self.backbone = backbone
         self.mep_cfg, self.cpp_cfg, self.negatives_cfg = mep, cpp, negatives
         self.avc_cfg = avc or AVCCfg()
@@ -111,10 +116,9 @@ class AVBertPretrainer(nn.Module):
         level = self.avc_cfg.level
         if level == "tokens":
             return tokens
-        out = self.backbone.encode(**{f"{modality}_tokens": tokens})
         if level == "auto":
-            level = "unimodal" if modality in out else "multimodal"
-        return self._level_outputs(level, modality, out, tokens.shape[1], alone=True)
+            level = self.backbone.default_level
+        return self._level(self.backbone.encode(**{f"{modality}_tokens": tokens}), level, modality)
 
     def _mep(
         self, modality: str, target: Tensor, out: dict[str, Tensor], source: Tensor, masked: Tensor
@@ -130,28 +134,17 @@ class AVBertPretrainer(nn.Module):
         negatives = select_negatives(pool.detach(), positive, sequence, self.negatives_cfg)
         terms = {}
         for level in self.mep_cfg.levels:
-            outputs = self._level_outputs(level, modality, out, t)[masked.to(pool.device)]
+            outputs = self._level(out, level, modality)[masked.to(pool.device)]
             scores = self.mep_heads[f"{level}_{modality}"](outputs, pool)
             terms[f"mep_{level}_{modality}"] = mep_loss(scores, positive, negatives)
         return terms
 
-    @staticmethod
-    def _level_outputs(
-        level: str, modality: str, out: dict[str, Tensor], t: int, alone: bool = False
-    ) -> Tensor:
-        """Outputs at the clip positions (BOS excluded) [B, T, D] of one level and modality
-        (``alone``: the multimodal sequence holds this modality only)."""
-        if level == "unimodal":
-            if modality not in out:
-                raise ConfigError(
-                    "'unimodal' level asked for but this backbone has no unimodal Transformers "
-                    "(early fusion): use the multimodal level"
-                )
-            return out[modality][:, 1:]
-        if "multimodal" not in out:
+    def _level(self, out: dict[str, Tensor], level: str, modality: str) -> Tensor:
+        """The backbone's clip outputs [B, T, D] of ``modality`` at ``level``, or a ConfigError
+        when its fusion has no such Transformer."""
+        if f"{modality}_{level}" not in out:
             raise ConfigError(
-                "'multimodal' level asked for but this backbone has no multimodal Transformer "
-                "(late fusion): use the unimodal level"
+                f"the {level!r} level is asked for but this backbone ({self.backbone.cfg.fusion} "
+                f"fusion) has no {level} Transformer; use the other level"
             )
-        start = 1 if modality == "visual" or alone else t + 2
-        return out["multimodal"][:, start : start + t]
+        return out[f"{modality}_{level}"]

@@ -56,12 +56,11 @@ def test_extract_features_writes_every_level(tmp_path):
     spec = avpet.get_pretrained_cfg(MODEL).input
     t, d = spec.num_clips, avpet.create_model(MODEL).cfg.transformer.dim
     assert features["visual_tokens"].shape == (t, d)
-    assert features["visual"].shape == features["audio"].shape == (t + 1, d)
-    assert features["multimodal"].shape == (2 * t + 2, d)
+    assert features["visual_unimodal"].shape == features["audio_multimodal"].shape == (t, d)
     assert features["visual_bos"].shape == features["audio_bos"].shape == (d,)
     assert features["visual_cnn"].shape[0] == features["audio_cnn"].shape[0] == t
     assert all(torch.isfinite(v).all() for v in features.values())
-    assert f"multimodal: [{2 * t + 2}, {d}]" in stdout
+    assert f"audio_multimodal: [{t}, {d}]" in stdout
 
 
 def test_linear_probe_reports_an_accuracy(labelled_folder, tmp_path):

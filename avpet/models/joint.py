@@ -138,8 +138,7 @@ class JointModel(AVModel):
 
     def reset_classifier(self, num_classes: int) -> None:
         """Replace the classifier by a fresh one for ``num_classes`` classes (0 removes it)."""
-        self.cfg = replace(self.cfg, num_classes=num_classes)
-        self.cfg.__post_init__()
+        self.cfg = replace(self.cfg, num_classes=num_classes)  # validated again
         head = self.make_classifier(num_classes)
         self.head = None if head is None else head.to(next(self.parameters()))
 
@@ -154,8 +153,8 @@ class JointModel(AVModel):
             0, features["visual_pooled"].shape[:2]
         )
 
-    def forward(self, visual: Tensor | None = None, audio: Tensor | None = None) -> Tensor:
-        """Classifier logits [B, T, num_classes] of the visual clips."""
+    def forward(self, visual: Tensor) -> Tensor:
+        """Classifier logits [B, T, num_classes] of the visual clips ``[B, T, 3, F, H, W]``."""
         return self.forward_head(self.forward_features(visual=visual))
 
     def base_counts(self, parts: dict[str, tuple[nn.Module, ...]]) -> dict[str, int]:

@@ -19,7 +19,7 @@ _COMMANDS: dict[str, tuple[str, str]] = {
     "info": ("avpet.cli", "show a model's input spec, pretrained tags and parameter counts"),
     "eval": ("avpet.eval.cli", "frozen-feature benchmarks on real data: GRID words, FSDD digits"),
     "extract": ("avpet.extract", "save a model's features of videos as safetensors"),
-    "convert-official": ("avpet.convert", "convert the official AVBERT checkpoint to a hub repo"),
+    "convert-official": ("avpet.convert", "convert official AVBERT or VATT weights to a hub repo"),
     "plot-metrics": ("avpet.plots", "draw a pretraining run's loss curves (metrics.jsonl) as PNG"),
 }
 

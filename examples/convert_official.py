@@ -15,7 +15,7 @@ import argparse
 import torch
 
 import avpet
-from avpet.convert import MODEL, convert_official
+from avpet.convert.avbert import MODEL, convert_official
 from avpet.hub import read_safetensors
 
 

@@ -18,7 +18,7 @@ import torch
 import yaml
 
 import avpet
-from avpet.convert import convert_state_dict
+from avpet.convert.avbert import convert_state_dict
 from avpet.hub.weights import load_into
 
 

@@ -5,8 +5,9 @@ of the official repository with its CNNs replaced by pass-through stubs, so ever
 CNNs is compared: projections (Linear + LayerNorm), BOS, position / token-type embeddings, the
 unimodal and multimodal Transformers with their factorized linears and orthogonal rotations. The
 official weights are randomised (all of them, so that no bias or rotation is trivially zero or the
-identity), converted with :func:`avpet.convert.convert_state_dict` and loaded into the avpet model;
-both run the same input in eval mode and the largest absolute output difference is printed.
+identity), converted with :func:`avpet.convert.avbert.convert_state_dict` and loaded into the
+avpet model; both run the same input in eval mode and the largest absolute output difference is
+printed.
 
 The whole paper-size model is compared too (``full_model_multimodal``): the official model with
 its real CNNs, built from the official Kinetics-Sounds config, against ``avpet_mid_lowrank``
@@ -35,7 +36,7 @@ import torch
 from safetensors.torch import save_file
 
 import avpet
-from avpet.convert import ALIAS_PREFIXES, convert_state_dict
+from avpet.convert.avbert import ALIAS_PREFIXES, convert_state_dict
 from avpet.hub.weights import load_into, unique_state_dict
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))

@@ -12,7 +12,7 @@ import torch
 
 import avpet
 from avpet.cli import main
-from avpet.convert import convert_state_dict, load_official
+from avpet.convert.avbert import convert_state_dict, load_official
 from avpet.errors import CheckpointError
 
 SPEC_KEYS = Path(__file__).resolve().parents[2] / "shared" / "spec" / "avbert_official_keys.tsv"

@@ -12,6 +12,7 @@ from .contract import AVModel, FeatureLevel
 
 MODALITIES = ("video", "audio", "text")  # the peers' own names, as in their papers
 PEER_NAMES = {"visual": "video", "audio": "audio", "text": "text"}  # contract name → peer name
+CONTRACT_NAMES = {peer: name for name, peer in PEER_NAMES.items()}
 
 
 def check_joint_cfg(modalities: tuple[str, ...], num_classes: int, spaces_kind: str) -> None:
@@ -20,10 +21,18 @@ def check_joint_cfg(modalities: tuple[str, ...], num_classes: int, spaces_kind: 
         raise ConfigError(f"modalities must be a non-empty subset of {MODALITIES}: {modalities}")
     if num_classes < 0:
         raise ConfigError(f"num_classes must be >= 0, got {num_classes}")
-    if num_classes and "video" not in modalities:
-        raise ConfigError("the classifier reads the video features: add 'video' to modalities")
+    if num_classes and not {"video", "audio"} & set(modalities):
+        raise ConfigError(
+            "the classifier reads the video (else the audio) features: add one to modalities"
+        )
     if spaces_kind != "none" and len(modalities) < 2:
         raise ConfigError("joint spaces need at least two modalities (or spaces kind 'none')")
+
+
+def classified_modality(modalities: tuple[str, ...]) -> str:
+    """The modality a classifier reads: video if the model has it, else audio (VATT's AudioSet
+    classifier)."""
+    return "video" if "video" in modalities else "audio"
 
 
 def count_parameters(module: nn.Module | None, trainable_only: bool = False) -> int:
@@ -34,8 +43,9 @@ def count_parameters(module: nn.Module | None, trainable_only: bool = False) -> 
 
 
 class JointModel(AVModel):
-    """Per-modality encoders, joint-space heads (``self.spaces``) and an optional video classifier
-    (``self.head``). Subclasses implement :meth:`encode_clips`.
+    """Per-modality encoders, joint-space heads (``self.spaces``) and an optional classifier
+    (``self.head``, on the video features, or the audio ones in an audio-only model: VATT's
+    AudioSet classifiers). Subclasses implement :meth:`encode_clips`.
 
     The contract (:mod:`avpet.models.contract`): every clip of the ``B·T`` in a sequence batch is
     encoded as a sample of its own; levels ``pooled`` (the backbone's pooled feature per clip),
@@ -120,17 +130,24 @@ class JointModel(AVModel):
         out = self.encode_clips(video, audio, text)
         if self.spaces is not None:
             out.update(self.spaces(*(out.get(f"{m}_pooled") for m in MODALITIES)))
-        if self.head is not None and "video_pooled" in out:
-            out["logits"] = self.head(out["video_pooled"])
+        pooled = out.get(f"{self.classified}_pooled")
+        if self.head is not None and pooled is not None:
+            out["logits"] = self.head(pooled)
         return out
 
+    @property
+    def classified(self) -> str:
+        """The modality the classifier reads (peer name): video, else audio."""
+        return classified_modality(self.cfg.modalities)
+
     def make_classifier(self, num_classes: int) -> nn.Module | None:
-        """A fresh video classifier (dropout, linear) on the pooled video feature; ``None`` for
-        0 classes."""
+        """A fresh classifier (dropout, linear) on the pooled feature of :attr:`classified`;
+        ``None`` for 0 classes."""
         if not num_classes:
             return None
         return nn.Sequential(
-            nn.Dropout(self.cfg.head_dropout), nn.Linear(self.feature_dim("video"), num_classes)
+            nn.Dropout(self.cfg.head_dropout),
+            nn.Linear(self.feature_dim(self.classified), num_classes),
         )
 
     def get_classifier(self) -> nn.Module | None:
@@ -143,18 +160,21 @@ class JointModel(AVModel):
         self.head = None if head is None else head.to(next(self.parameters()))
 
     def forward_head(self, features: dict[str, Tensor]) -> Tensor:
-        """Video classifier logits [B, T, num_classes] from ``visual_pooled``."""
+        """Classifier logits [B, T, num_classes] from ``visual_pooled`` (``audio_pooled`` in an
+        audio classifier)."""
         if self.head is None:
             raise ConfigError(
                 f"{self.model_name or type(self).__name__} has no classifier "
                 "(create it with num_classes=K)"
             )
-        return self.head(features["visual_pooled"].flatten(0, 1)).unflatten(
-            0, features["visual_pooled"].shape[:2]
-        )
+        pooled = features[f"{CONTRACT_NAMES[self.classified]}_pooled"]
+        return self.head(pooled.flatten(0, 1)).unflatten(0, pooled.shape[:2])
 
-    def forward(self, visual: Tensor) -> Tensor:
-        """Classifier logits [B, T, num_classes] of the visual clips ``[B, T, 3, F, H, W]``."""
+    def forward(self, visual: Tensor | None = None, audio: Tensor | None = None) -> Tensor:
+        """Classifier logits [B, T, num_classes] of the visual clips ``[B, T, 3, F, H, W]`` (of
+        the audio clips in an audio classifier)."""
+        if self.classified == "audio":
+            return self.forward_head(self.forward_features(audio=audio))
         return self.forward_head(self.forward_features(visual=visual))
 
     def base_counts(self, parts: dict[str, tuple[nn.Module, ...]]) -> dict[str, int]:

@@ -15,8 +15,9 @@
 
 Registered: ``vatt_{base,medium,large}`` (the video Transformer alone, the paper's
 "VATT-Base/Medium/Large" for fine-tuning), ``vatt_{bbs,mbs,lbs}`` (the pretraining models:
-video Base/Medium/Large, audio Base, text Small, FAC heads), ``vatt_ma_medium`` and the CPU-size
-``vatt_small``.
+video Base/Medium/Large, audio Base, text Small, FAC heads), ``vatt_ma_medium``, the CPU-size
+``vatt_small`` and the released fine-tuned classifiers ``vatt_{size}_{dataset}``
+(:data:`FINETUNED`; ``avpet convert-official vatt`` reads their checkpoints).
 """
 
 from __future__ import annotations
@@ -411,6 +412,43 @@ _SIZES: dict[str, tuple[VattCfg, InputSpec, str]] = {
         "CPU-size VATT (video 8×64², 16 kHz audio, text) for GRID-scale experiments",
     ),
 }
+
+# The fine-tuned classifiers released with the official code (google-research vatt/README.md):
+# video Transformers on Kinetics-400/600/700 and Moments in Time (339 classes), waveform
+# Transformers on AudioSet (527 labels). ``ma`` ones start from the modality-agnostic model and
+# keep its per-modality projections (``pre_tx_projection``, ``post_tx_projection``).
+DATASET_CLASSES = {"k400": 400, "k600": 600, "k700": 700, "mit": 339, "audioset": 527}
+DATASET_NAMES = {
+    "k400": "Kinetics-400",
+    "k600": "Kinetics-600",
+    "k700": "Kinetics-700",
+    "mit": "Moments in Time",
+    "audioset": "AudioSet",
+}
+FINETUNED: dict[str, tuple[str, TransformerSize, bool, tuple[str, ...]]] = {
+    "base": ("video", BASE, False, ("k400", "k600", "mit")),
+    "medium": ("video", MEDIUM, False, ("k400", "k600", "mit")),
+    "large": ("video", LARGE, False, ("k400", "k600", "k700", "mit")),
+    "ma_medium": ("video", MEDIUM, True, ("k400", "k600", "mit")),
+    "audio_base": ("audio", BASE, False, ("audioset",)),
+    "ma_audio_medium": ("audio", MEDIUM, True, ("audioset",)),
+}
+for _size, (_modality, _width, _agnostic, _datasets) in FINETUNED.items():
+    for _dataset in _datasets:
+        _kind = "waveform" if _modality == "audio" else "video"
+        _SIZES[f"vatt_{_size}_{_dataset}"] = (
+            VattCfg(
+                video=VideoCfg(transformer=_width),
+                audio=AudioCfg(transformer=_width),
+                modalities=(_modality,),
+                modality_agnostic=_agnostic,
+                spaces=SpacesCfg(kind="none"),
+                num_classes=DATASET_CLASSES[_dataset],
+            ),
+            PAPER_INPUT,
+            f"VATT {_size.replace('_', ' ')} {_kind} Transformer fine-tuned on "
+            f"{DATASET_NAMES[_dataset]} (the official release's classifier)",
+        )
 
 
 VARIANTS: dict[str, tuple[VattCfg, PretrainedCfg]] = {

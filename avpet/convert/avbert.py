@@ -22,7 +22,6 @@ and it refuses any object that is not plain tensors and containers.
 
 from __future__ import annotations
 
-import argparse
 import re
 from dataclasses import replace
 from pathlib import Path
@@ -30,7 +29,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from .errors import CheckpointError
+from ..errors import CheckpointError, ConfigError
 
 OFFICIAL_PREFIX = "avbert."
 SHARED_PREFIX = "transformer."
@@ -239,15 +238,19 @@ def _rename(key: str) -> str | None:
     return None
 
 
-def convert_official(checkpoint: str | Path, out: str | Path) -> Path:
+def convert_official(
+    checkpoint: str | Path, out: str | Path, model_name: str | None = None
+) -> Path:
     """Convert ``checkpoint`` and write ``avpet_mid_lowrank`` with its weights as a hub repo in
-    ``out``.
+    ``out`` (``model_name``, if given, must be that one).
 
     Loading is strict: every avpet key is filled and every official key is used.
     """
-    from .factory import create_model
-    from .hub import save_pretrained
-    from .hub.weights import load_into
+    if model_name not in (None, MODEL):
+        raise ConfigError(f"the official AVBERT checkpoint is {MODEL}, not {model_name}")
+    from ..factory import create_model
+    from ..hub import save_pretrained
+    from ..hub.weights import load_into
 
     state = convert_state_dict(load_official(checkpoint), str(checkpoint))
     model = create_model(MODEL)
@@ -256,15 +259,3 @@ def convert_official(checkpoint: str | Path, out: str | Path) -> Path:
         model.pretrained_cfg, tag="official", license="other", description=DESCRIPTION
     )
     return save_pretrained(model, out, training_data=TRAINING_DATA)
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("checkpoint", help="official AVBERT checkpoint (.pth / .pyth)")
-    parser.add_argument("--out", required=True, help="folder to write the hub repo to")
-
-
-def run(args: argparse.Namespace) -> int:
-    """``avpet convert-official CHECKPOINT --out DIR``."""
-    folder = convert_official(args.checkpoint, args.out)
-    print(f"wrote {folder} (load with pretrained='local-dir:{folder}')")
-    return 0

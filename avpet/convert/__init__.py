@@ -1,0 +1,49 @@
+"""``avpet convert-official [FAMILY] SOURCE --out DIR``: the authors' released weights as avpet hub
+repos, read without their frameworks.
+
+One module per family: :mod:`.avbert` (PyTorch pickles through ``torch.load(weights_only=True)``)
+and :mod:`.vatt` (TensorFlow checkpoints through :mod:`.tensorbundle`). MMV's Haiku pickles are
+read by :mod:`.safe_pickle`; their mapping onto avpet's ``mmv_*`` is not written yet (see
+docs/hub.md). ``FAMILY`` defaults to ``avbert``, the command's original form.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+
+from ..errors import ConfigError
+
+FAMILIES = ("avbert", "vatt")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "source",
+        nargs="+",
+        metavar="[FAMILY] SOURCE",
+        help=f"family ({', '.join(FAMILIES)}; default avbert) and the official checkpoint: "
+        "AVBERT .pyth, VATT checkpoint prefix (ckpt-500000) or its .index",
+    )
+    parser.add_argument("--out", required=True, help="folder to write the hub repo to")
+    parser.add_argument(
+        "--model",
+        default=None,
+        help="avpet architecture to load into (default: read off the checkpoint)",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    """Convert and write the hub repo; print how to load it."""
+    if len(args.source) == 1:
+        family, source = "avbert", args.source[0]
+    elif len(args.source) == 2 and args.source[0] in FAMILIES:
+        family, source = args.source
+    else:
+        raise ConfigError(
+            f"expected [FAMILY] SOURCE with FAMILY one of {FAMILIES}, got {' '.join(args.source)}"
+        )
+    module = importlib.import_module(f"{__name__}.{family}")
+    folder = module.convert_official(source, args.out, model_name=args.model)
+    print(f"wrote {folder} (load with pretrained='local-dir:{folder}')")
+    return 0

@@ -1,0 +1,129 @@
+"""What a converted repo's model card must tell its user: where the weights come from, their
+licence, the preprocessing they expect, and the numbers the authors reported — quoted, not
+re-measured here (the real checkpoints cannot be downloaded on the machines this was built on)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+NOT_REMEASURED = (
+    "These are the authors' reported numbers, quoted from their release; this repository did "
+    "not re-measure them."
+)
+
+
+@dataclass(frozen=True)
+class OfficialCard:
+    """Card text for one converted official checkpoint."""
+
+    title: str
+    source: str
+    licence: str
+    preprocessing: str
+    reported: str
+    training_data: str
+
+    @property
+    def description(self) -> str:
+        return "\n\n".join(
+            [
+                f"{self.title}, converted from the authors' official release by "
+                f"`avpet convert-official` (no framework of theirs needed).",
+                f"**Source:** {self.source}",
+                f"**Licence of the weights:** {self.licence}",
+                f"**Expected preprocessing:** {self.preprocessing}",
+                f"**Reported results:** {self.reported} {NOT_REMEASURED}",
+            ]
+        )
+
+
+VATT_SOURCE = (
+    "google-research `vatt/` (https://github.com/google-research/google-research/tree/master/"
+    "vatt), checkpoints under https://storage.cloud.google.com/tf_model_garden/vision/vatt/"
+)
+VATT_LICENCE = (
+    "Apache-2.0 (the google-research repository's licence, which the release falls under)."
+)
+VATT_VIDEO = (
+    "32 RGB frames at 10 fps, 224×224, values in [0, 1] with no mean/std normalisation, "
+    "`[B, 3, 32, 224, 224]`"
+)
+VATT_AUDIO = "mono 48 kHz waveform in [-1, 1], 153,600 samples (3.2 s), `[B, 153600]`"
+VATT_TEXT = (
+    "16 word ids from VATT's 2^16-word vocabulary (`misc_data.tgz` of the official README; "
+    "0 = padding), `[B, 16]`"
+)
+VATT_PRETRAIN_DATA = "Pretrained by the authors on HowTo100M and AudioSet (self-supervised)."
+
+
+def _vatt_pretrained(size: str, reported: str) -> OfficialCard:
+    return OfficialCard(
+        title=f"VATT {size} (video-audio-text pretraining model, FAC joint spaces)",
+        source=f"{VATT_SOURCE}pretrain/tx_fac_{size.lower().replace('-', '')}/ckpt-500000",
+        licence=VATT_LICENCE,
+        preprocessing=f"video {VATT_VIDEO}; audio {VATT_AUDIO}; text {VATT_TEXT}.",
+        reported=reported,
+        training_data=VATT_PRETRAIN_DATA,
+    )
+
+
+def _vatt_finetuned(name: str, reported: str) -> OfficialCard:
+    """Card of the released classifier ``vatt_{size}_{dataset}`` (``FINETUNED`` in the model)."""
+    from ..models.vatt import DATASET_NAMES, FINETUNED
+
+    size, dataset = name[len("vatt_") :].rsplit("_", 1)
+    modality, _, agnostic, _ = FINETUNED[size]
+    width = size.split("_")[-1]
+    net = ("WaT" if modality == "audio" else "ViT") + f"-{width.capitalize()}"
+    origin = " (from the modality-agnostic model)" if agnostic else ""
+    what = f"{net}{origin} fine-tuned on {DATASET_NAMES[dataset]}"
+    path = (
+        f"{'wat' if modality == 'audio' else 'vit'}_{width}/{dataset}_modality_"
+        f"{'agnostic' if agnostic else 'specific'}_pretrain"
+    )
+    return OfficialCard(
+        title=f"VATT {what}",
+        source=f"{VATT_SOURCE}finetune/{path}",
+        licence=VATT_LICENCE,
+        preprocessing=f"audio {VATT_AUDIO}." if modality == "audio" else f"video {VATT_VIDEO}.",
+        reported=f"{reported} (official README).",
+        training_data=f"{VATT_PRETRAIN_DATA} Then fine-tuned by the authors ({what}).",
+    )
+
+
+# the official README's tables: top-1 / top-5 for video, mAP / AUC / d-prime for AudioSet
+_REPORTED = {
+    "vatt_base_k400": "top-1 79.6, top-5 94.9",
+    "vatt_medium_k400": "top-1 81.1, top-5 95.6",
+    "vatt_large_k400": "top-1 82.1, top-5 95.5",
+    "vatt_ma_medium_k400": "top-1 79.9, top-5 94.9",
+    "vatt_base_k600": "top-1 80.5, top-5 95.5",
+    "vatt_medium_k600": "top-1 82.4, top-5 96.1",
+    "vatt_large_k600": "top-1 83.6, top-5 96.6",
+    "vatt_ma_medium_k600": "top-1 80.8, top-5 95.5",
+    "vatt_large_k700": "top-1 72.7, top-5 90.5",
+    "vatt_base_mit": "top-1 38.7, top-5 67.5",
+    "vatt_medium_mit": "top-1 39.5, top-5 68.2",
+    "vatt_large_mit": "top-1 41.1, top-5 67.7",
+    "vatt_ma_medium_mit": "top-1 37.8, top-5 65.9",
+    "vatt_audio_base_audioset": "mAP 39.4, AUC 97.1, d-prime 2.895",
+    "vatt_ma_audio_medium_audioset": "mAP 39.3, AUC 97.0, d-prime 2.884",
+}
+
+VATT_CARDS: dict[str, OfficialCard] = {
+    "vatt_bbs": _vatt_pretrained(
+        "BBS",
+        "fine-tuned from it, ViT-Base: Kinetics-400 top-1 79.6, Kinetics-600 80.5, "
+        "Moments in Time 38.7; WaT-Base AudioSet mAP 39.4 (official README).",
+    ),
+    "vatt_mbs": _vatt_pretrained(
+        "MBS",
+        "fine-tuned from it, ViT-Medium: Kinetics-400 top-1 81.1, Kinetics-600 82.4, "
+        "Moments in Time 39.5 (official README).",
+    ),
+    "vatt_lbs": _vatt_pretrained(
+        "LBS",
+        "fine-tuned from it, ViT-Large: Kinetics-400 top-1 82.1, Kinetics-600 83.6, "
+        "Kinetics-700 72.7, Moments in Time 41.1 (official README).",
+    ),
+} | {name: _vatt_finetuned(name, reported) for name, reported in _REPORTED.items()}

@@ -1,0 +1,86 @@
+"""Read MMV's released checkpoints (dill pickles of Haiku ``{params, state}``) without running code.
+
+A pickle may name any importable callable and call it while loading; this unpickler resolves only
+what a tree of numpy arrays needs (numpy's array and dtype reconstructors, ``numpy`` scalars) and
+Haiku's 2020 ``FlatMapping`` (rebuilt as a plain dict, so Haiku need not be installed). Any other
+global — ``os.system``, ``builtins.eval``, a dill-pickled function — is refused with a
+:class:`CheckpointError` before anything is called.
+"""
+
+from __future__ import annotations
+
+import pickle
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import CheckpointError
+
+
+class FlatMapping(dict):
+    """Stand-in for ``haiku._src.data_structures.FlatMapping``: a plain dict of its items."""
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__()
+        for arg in args:
+            self.update(_as_mapping(arg))
+        self.update(kwargs)
+
+    def __setstate__(self, state: Any) -> None:
+        self.update(_as_mapping(state))
+
+
+def _as_mapping(value: Any) -> Mapping:
+    if isinstance(value, Mapping):
+        return value
+    if isinstance(value, (list, tuple)) and all(
+        isinstance(item, (list, tuple)) and len(item) == 2 for item in value
+    ):
+        return dict(value)
+    raise pickle.UnpicklingError(f"FlatMapping built from {type(value).__name__}, not a mapping")
+
+
+def _numpy(name: str) -> Any:
+    core = getattr(np, "_core", None) or np.core
+    return getattr(core.multiarray, name)
+
+
+ALLOWED: dict[tuple[str, str], Any] = {
+    ("numpy", "ndarray"): np.ndarray,
+    ("numpy", "dtype"): np.dtype,
+    ("haiku._src.data_structures", "FlatMapping"): FlatMapping,
+    ("collections", "OrderedDict"): dict,
+}
+for _module in ("numpy.core.multiarray", "numpy._core.multiarray"):
+    for _name in ("_reconstruct", "scalar"):
+        ALLOWED[(_module, _name)] = _numpy(_name)
+
+
+class _Unpickler(pickle.Unpickler):
+    def find_class(self, module: str, name: str) -> Any:
+        try:
+            return ALLOWED[(module, name)]
+        except KeyError:
+            raise pickle.UnpicklingError(
+                f"refused global {module}.{name} (only numpy arrays, plain containers and "
+                "Haiku FlatMappings are accepted)"
+            ) from None
+
+    def persistent_load(self, pid: Any) -> Any:
+        raise pickle.UnpicklingError("refused persistent id (not a plain pickle of arrays)")
+
+
+def load_pickle(path: str | Path) -> Any:
+    """The object tree of pickle ``path``, with FlatMappings as dicts; refuses anything else."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(path, "no such file")
+    with open(path, "rb") as handle:
+        try:
+            return _Unpickler(handle).load()
+        except pickle.UnpicklingError as error:
+            raise CheckpointError(path, f"unsafe or invalid pickle: {error}") from error
+        except (EOFError, ValueError, TypeError, AttributeError, IndexError) as error:
+            raise CheckpointError(path, f"truncated or corrupt pickle ({error})") from error

@@ -17,6 +17,7 @@ from avpet.convert.parity import replay_vatt
 from avpet.errors import CheckpointError
 
 RECORD = Path(__file__).parent / "fixtures" / "vatt_official"
+CLASSIFIER = RECORD.with_name("vatt_official_classifier")
 BASE = "_base_layer/vid_backbone/_base/"
 
 
@@ -31,6 +32,14 @@ def test_every_output_matches_the_official_code():
         f"{m}_{kind}" for m in ("video", "audio", "text") for kind in ("pooled", "tokens")
     } | {"video_va", "video_vt", "audio_va", "text_vt"}
     assert max(diffs.values()) <= 1e-4, diffs
+
+
+def test_a_fine_tuned_classifier_matches_the_official_code():
+    """The released fine-tuning layout: ``_base/`` (no backbone prefix) and ``_ops/cls/``."""
+    diffs = replay_vatt(CLASSIFIER)
+    assert set(diffs) == {"video_pooled", "logits"} and max(diffs.values()) <= 1e-4, diffs
+    cfg = vatt.infer_cfg(vatt.load_official(CLASSIFIER / "ckpt-1"))
+    assert cfg.modalities == ("video",) and cfg.num_classes == 5 and cfg.spaces.kind == "none"
 
 
 def test_optimizer_slots_and_bookkeeping_are_skipped(official):

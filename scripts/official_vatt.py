@@ -37,6 +37,7 @@ SIZES = {
         va=512,
         vt=256,
         batch=1,
+        post=1024,
         d_kv=64,
         video_patch=(4, 16, 16),
     ),
@@ -50,6 +51,7 @@ SIZES = {
         va=12,
         vt=8,
         batch=2,
+        post=12,
         d_kv=64,
         video_patch=(2, 8, 8),
     ),
@@ -58,8 +60,9 @@ AUDIO_PATCH = 128
 WORDS = 16
 
 
-def build(tf, size: dict, num_classes: int | None):
-    """The official pretraining model (FAC heads) or, with ``num_classes``, a video classifier."""
+def build(tf, size: dict, num_classes: int | None, unified: bool):
+    """The official pretraining model (FAC heads; ``unified``: one modality-agnostic Transformer,
+    ``ut_fac``) or, with ``num_classes``, a video classifier."""
     from vatt.modeling.backbones.audio.autx1d import AuTx1D
     from vatt.modeling.backbones.text.factory import LanguageModel
     from vatt.modeling.backbones.text.t5 import T5Encoder
@@ -133,6 +136,53 @@ def build(tf, size: dict, num_classes: int | None):
         T5Encoder, SimpleNamespace(**text_params, as_dict=lambda: dict(text_params))
     )
 
+    class Unified(tf.keras.Model):
+        """``UnifiedModule``: ``unified_transformer`` (and ``_ops``, empty without classes)."""
+
+        def __init__(self):
+            from vatt.modeling.backbones.unified.uvatt import UniversalVATT
+
+            super().__init__()
+            d_model, layers, heads, d_ff = size["video"]
+            self.unified_transformer = UniversalVATT(
+                vid_temporal_patch_size=size["video_patch"][0],
+                vid_spatial_patch_size=size["video_patch"][1],
+                aud_temporal_patch_size=AUDIO_PATCH,
+                txt_vocab_size=size["vocab"],
+                d_model=d_model,
+                d_kv=size["d_kv"],
+                d_ff=d_ff,
+                num_layers=layers,
+                num_heads=heads,
+                max_vid_temporal_buckets=t,
+                max_vid_spatial_buckets=h,
+                max_aud_temporal_buckets=size["audio_buckets"],
+                max_txt_temporal_buckets=WORDS,
+                d_post_proj=size["post"],
+            )
+            self._ops = {}
+
+        def call(self, video, audio, word_ids, training=False):
+            mask = tf.where(word_ids == 0, 0, 1)
+            return self.unified_transformer(
+                {
+                    "video": {"data": video},
+                    "audio": {"data": audio},
+                    "text": {"data": word_ids, "attention_mask": mask},
+                },
+                training=training,
+            )
+
+    class UnifiedFusion(tf.keras.layers.Layer):
+        """``UnifiedFusion``: ``unified_backbone``."""
+
+        def __init__(self):
+            super().__init__()
+            self.unified_backbone = Unified()
+
+        def call(self, video, audio, word_ids, training=False):
+            return self.unified_backbone(video, audio, word_ids, training=training)
+
     class Fusion(tf.keras.layers.Layer):
         """``AudioTextVideoFusion``: ``vid_backbone``, ``aud_backbone``, ``txt_backbone``."""
 
@@ -183,7 +233,7 @@ def build(tf, size: dict, num_classes: int | None):
     class MMRLModel(tf.keras.Model):
         def __init__(self):
             super().__init__()
-            self._base_layer = Fusion()
+            self._base_layer = UnifiedFusion() if unified else Fusion()
             self._head_layer = Heads()
 
         def call(self, inputs, training=False):
@@ -214,6 +264,9 @@ def main() -> int:
     parser.add_argument("--official", required=True, type=Path, help="folder holding vatt/")
     parser.add_argument("--size", choices=sorted(SIZES), default="tiny")
     parser.add_argument("--classes", type=int, default=0, help="build a video classifier")
+    parser.add_argument(
+        "--unified", action="store_true", help="the modality-agnostic model (ut_fac, Medium size)"
+    )
     parser.add_argument("--out", required=True, type=Path)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
@@ -234,7 +287,9 @@ def main() -> int:
         "audio": tf.constant(audio, tf.float32),
         "text": tf.constant(words, tf.int32),
     }
-    model = build(tf, size, args.classes or None)
+    if args.unified and args.size == "full":  # UT-Medium: one Medium Transformer for all
+        size = dict(size, video=(1024, 12, 16, 4096))
+    model = build(tf, size, args.classes or None, args.unified)
     if args.classes:
         model(inputs["video"])
     else:
@@ -270,9 +325,13 @@ def main() -> int:
             "video_pooled": features["video"]["features_pooled"],
             "audio_pooled": features["audio"]["features_pooled"],
             "text_pooled": features["text"]["features_pooled"],
-            "video_tokens": features["video"]["features"],
-            "audio_tokens": features["audio"]["features"],
-            "text_tokens": features["text"]["features"],
+            **{
+                f"{m}_tokens": tf.reshape(
+                    features[m]["features"],
+                    [features[m]["features"].shape[0], -1, features[m]["features"].shape[-1]],
+                )
+                for m in ("video", "audio", "text")
+            },
             "video_va": heads["video"]["toaud"],
             "video_vt": heads["video"]["totxt"],
             "audio_va": heads["audio"]["tovid"],

@@ -18,6 +18,7 @@ from avpet.errors import CheckpointError
 
 RECORD = Path(__file__).parent / "fixtures" / "vatt_official"
 CLASSIFIER = RECORD.with_name("vatt_official_classifier")
+UNIFIED = RECORD.with_name("vatt_official_unified")
 BASE = "_base_layer/vid_backbone/_base/"
 
 
@@ -40,6 +41,23 @@ def test_a_fine_tuned_classifier_matches_the_official_code():
     assert set(diffs) == {"video_pooled", "logits"} and max(diffs.values()) <= 1e-4, diffs
     cfg = vatt.infer_cfg(vatt.load_official(CLASSIFIER / "ckpt-1"))
     assert cfg.modalities == ("video",) and cfg.num_classes == 5 and cfg.spaces.kind == "none"
+
+
+def test_the_modality_agnostic_model_matches_the_official_code():
+    """``ut_fac``: one Transformer, per-modality tokenizers and projections in dicts."""
+    diffs = replay_vatt(UNIFIED)
+    assert len(diffs) == 10 and max(diffs.values()) <= 1e-4, diffs
+    cfg = vatt.infer_cfg(vatt.load_official(UNIFIED / "ckpt-1"))
+    assert (
+        cfg.modality_agnostic
+        and cfg.post_dim == 12
+        and cfg.modalities
+        == (
+            "video",
+            "audio",
+            "text",
+        )
+    )
 
 
 def test_optimizer_slots_and_bookkeeping_are_skipped(official):
@@ -94,6 +112,7 @@ def test_an_unregistered_architecture_is_a_clear_cli_error(tmp_path, capsys):
         ("vatt_bbs", 193_877_292),
         ("vatt_mbs", 260_905_772),
         ("vatt_lbs", 412_060_460),
+        ("vatt_ma_medium", 162_990_336),
     ],
 )
 def test_registered_pretraining_models_have_the_official_counts(name, trainable):
@@ -133,3 +152,27 @@ def test_cli_writes_a_hub_repo_that_loads_back(fixture_registered, tmp_path, cap
         features = model.forward_features(audio=torch.from_numpy(data["audio"])[:, None, :, 0])
     pooled = features["audio_pooled"][:, 0].numpy()
     assert np.abs(pooled - data["out_audio_pooled"]).max() <= 1e-4
+
+
+def test_every_released_checkpoint_has_an_exact_architecture_and_a_card():
+    """The official README's checkpoints: 3 + 1 pretrained, 13 video and 2 audio classifiers."""
+    from avpet.convert.cards import VATT_CARDS
+
+    released = (
+        {"vatt_bbs", "vatt_mbs", "vatt_lbs", "vatt_ma_medium"}
+        | {
+            f"vatt_{size}_{data}"
+            for size in ("base", "medium", "large", "ma_medium")
+            for data in ("k400", "k600", "mit")
+        }
+        | {"vatt_large_k700", "vatt_audio_base_audioset", "vatt_ma_audio_medium_audioset"}
+    )
+    assert len(released) == 19
+    for name in released:
+        with torch.device("meta"):
+            model = avpet.create_model(name)
+        assert vatt.registered_name(model.cfg) == name
+        assert name in VATT_CARDS, name
+    with torch.device("meta"):
+        audioset = avpet.create_model("vatt_audio_base_audioset")
+    assert audioset.cfg.modalities == ("audio",) and audioset.head[1].out_features == 527

@@ -56,10 +56,10 @@ VATT_TEXT = (
 VATT_PRETRAIN_DATA = "Pretrained by the authors on HowTo100M and AudioSet (self-supervised)."
 
 
-def _vatt_pretrained(size: str, reported: str) -> OfficialCard:
+def _vatt_pretrained(size: str, folder: str, reported: str) -> OfficialCard:
     return OfficialCard(
         title=f"VATT {size} (video-audio-text pretraining model, FAC joint spaces)",
-        source=f"{VATT_SOURCE}pretrain/tx_fac_{size.lower().replace('-', '')}/ckpt-500000",
+        source=f"{VATT_SOURCE}pretrain/{folder}/ckpt-500000",
         licence=VATT_LICENCE,
         preprocessing=f"video {VATT_VIDEO}; audio {VATT_AUDIO}; text {VATT_TEXT}.",
         reported=reported,
@@ -113,17 +113,26 @@ _REPORTED = {
 VATT_CARDS: dict[str, OfficialCard] = {
     "vatt_bbs": _vatt_pretrained(
         "BBS",
+        "tx_fac_bbs",
         "fine-tuned from it, ViT-Base: Kinetics-400 top-1 79.6, Kinetics-600 80.5, "
         "Moments in Time 38.7; WaT-Base AudioSet mAP 39.4 (official README).",
     ),
     "vatt_mbs": _vatt_pretrained(
         "MBS",
+        "tx_fac_mbs",
         "fine-tuned from it, ViT-Medium: Kinetics-400 top-1 81.1, Kinetics-600 82.4, "
         "Moments in Time 39.5 (official README).",
     ),
     "vatt_lbs": _vatt_pretrained(
         "LBS",
+        "tx_fac_lbs",
         "fine-tuned from it, ViT-Large: Kinetics-400 top-1 82.1, Kinetics-600 83.6, "
         "Kinetics-700 72.7, Moments in Time 41.1 (official README).",
+    ),
+    "vatt_ma_medium": _vatt_pretrained(
+        "MA-Medium (one modality-agnostic Transformer)",
+        "ut_fac_medium",
+        "fine-tuned from it, ViT-Medium: Kinetics-400 top-1 79.9, Kinetics-600 80.8, "
+        "Moments in Time 37.8; WaT-Medium AudioSet mAP 39.3 (official README).",
     ),
 } | {name: _vatt_finetuned(name, reported) for name, reported in _REPORTED.items()}

@@ -42,6 +42,7 @@ MARKERS = (
     ("aud_backbone/_base/", "audio"),
     ("txt_backbone/", "text"),
     ("_bridge_heads/0/", "spaces"),
+    ("unified_transformer/", "unified"),  # ut_fac: UnifiedFusion's UniversalVATT
     ("_ops/cls/", "head"),
     ("_base/", "single"),  # fine-tuned VideoModel / AudioModel
 )
@@ -63,6 +64,16 @@ SPACES = {
     "va_to_vat/bn": "va_to_vt.2",
     "txt_to_vat": "text_vt",
 }
+# UniversalVATT keeps per-modality layers in dicts: its key -> the modality-specific model's key
+UNIFIED = (
+    ("raw_to_embeddings/{m}/", {"video": "voxel_to_patch/", "audio": "wave_to_patch/",
+                                "text": "embedding/"}),
+    ("pre_proj/{m}/", "pre_tx_projection/"),
+    ("pos_embedding_lookup/{m}/", "pos_embedding_lookup/"),
+    ("post_proj/{m}/", "post_tx_projection/"),
+    ("{short}_agg_embedding", "agg_embedding"),
+)  # fmt: skip
+SHORT = {"video": "vid", "audio": "aud", "text": "txt"}
 QKV = ("q", "k", "v")
 LAYER = re.compile(r"^(?:tx|base_lm)/layers/(\d+)/(.+)$")
 
@@ -92,12 +103,37 @@ def split_modules(official: dict[str, np.ndarray], origin: str) -> dict[str, dic
             unknown.append(key)
     if unknown:
         raise CheckpointError(origin, f"variables outside any VATT module: {unknown[:5]}")
+    if "unified" in modules:
+        modules.update(_split_unified(modules.pop("unified"), origin))
     if "single" in modules:
         if modules.keys() & {"video", "audio"}:
             raise CheckpointError(origin, "both a fine-tuned and a pretraining backbone")
         single = modules.pop("single")
         modules["video" if "voxel_to_patch/kernel" in single else "audio"] = single
     return modules
+
+
+def _split_unified(tree: dict[str, np.ndarray], origin: str) -> dict[str, dict[str, np.ndarray]]:
+    """UniversalVATT's variables as per-modality trees keyed as in the modality-specific models,
+    plus ``shared`` (its one Transformer, ``tx/…``)."""
+    out: dict[str, dict[str, np.ndarray]] = {"shared": {}}
+    for key, value in tree.items():
+        if key.startswith("tx/"):
+            out["shared"][key] = value
+            continue
+        for pattern, ours in UNIFIED:
+            for modality in ("video", "audio", "text"):
+                prefix = pattern.format(m=modality, short=SHORT[modality])
+                if key.startswith(prefix):
+                    target = ours[modality] if isinstance(ours, dict) else ours
+                    out.setdefault(modality, {})[target + key[len(prefix) :]] = value
+                    break
+            else:
+                continue
+            break
+        else:
+            raise CheckpointError(origin, f"unified_transformer/{key} has no avpet counterpart")
+    return out
 
 
 def _linear(kernel: np.ndarray) -> Tensor:
@@ -193,12 +229,10 @@ def _place(
         return used
     inputs = f"inputs.{module}."
     used = _encoder(tree, f"transformers.{transformer}.", out)
-    final = "final_layer_norm/"
-    prefix = "base_lm/" if module == "text" else "tx/"
-    for leaf, ours in (("gamma", "weight"), ("beta", "bias"), ("weight", "weight")):
-        if prefix + final + leaf in tree:
-            out[f"transformers.{transformer}.norm.{ours}"] = t(tree[prefix + final + leaf])
-            used.add(prefix + final + leaf)
+    if module == "shared":
+        return used | _final_norm(tree, "tx/", out, transformer)
+    used |= _final_norm(tree, "base_lm/" if module == "text" else "tx/", out, transformer)
+    agnostic = transformer == "shared"
     simple: dict[str, tuple[str, object]] = {}
     if module == "video":
         simple = {
@@ -225,6 +259,15 @@ def _place(
                 t,
             ),
         }
+    elif agnostic:  # VATT-MA text: learned positions, the aggregation token after projection
+        simple = {
+            "embedding/embeddings": ("tokenizer.table.weight", t),
+            "agg_embedding": ("agg", t),
+            "pos_embedding_lookup/temporal_position_embeddings/embeddings": (
+                "tokenizer.pos.weight",
+                t,
+            ),
+        }
     else:
         simple = {
             "embedding/embeddings": ("tokenizer.table.weight", t),
@@ -235,7 +278,7 @@ def _place(
                 t,
             ),
         }
-    if module in ("video", "audio"):
+    if module in ("video", "audio") or agnostic:
         simple["pos_embedding_lookup/layernorm/gamma"] = ("tokenizer.norm.weight", t)
         simple["pos_embedding_lookup/layernorm/beta"] = ("tokenizer.norm.bias", t)
         simple["pre_tx_projection/kernel"] = ("tokenizer.pre_proj.0.weight", _linear)
@@ -246,6 +289,19 @@ def _place(
         if key in tree:
             name = ours[1:] if ours.startswith("@") else inputs + ours
             out[name] = convert(tree[key])
+            used.add(key)
+    return used
+
+
+def _final_norm(
+    tree: dict[str, np.ndarray], prefix: str, out: dict[str, Tensor], transformer: str
+) -> set[str]:
+    """The Transformer's final norm (LayerNorm ``gamma``/``beta`` or T5's ``weight``)."""
+    used = set()
+    for leaf, ours in (("gamma", "weight"), ("beta", "bias"), ("weight", "weight")):
+        key = f"{prefix}final_layer_norm/{leaf}"
+        if key in tree:
+            out[f"transformers.{transformer}.norm.{ours}"] = torch.from_numpy(tree[key])
             used.add(key)
     return used
 
@@ -275,6 +331,7 @@ def infer_cfg(official: dict[str, np.ndarray], origin: str = "checkpoint"):
     agnostic = any("pre_tx_projection/kernel" in tree for tree in modules.values())
     kwargs: dict = {"modality_agnostic": agnostic}
     modalities = [m for m in ("video", "audio", "text") if m in modules]
+    shared = modules.get("shared")  # UniversalVATT's one Transformer
     if "video" in modules:
         tree = modules["video"]
         kernel = tree["voxel_to_patch/kernel"]
@@ -282,18 +339,23 @@ def infer_cfg(official: dict[str, np.ndarray], origin: str = "checkpoint"):
             tree[f"pos_embedding_lookup/{a}_position_embeddings/embeddings"].shape[0]
             for a in ("temporal", "vertical", "horizontal")
         )
-        kwargs["video"] = VideoCfg(size(tree, "tx/"), tuple(kernel.shape[:3]), buckets)
+        kwargs["video"] = VideoCfg(size(shared or tree, "tx/"), tuple(kernel.shape[:3]), buckets)
     if "audio" in modules:
         tree = modules["audio"]
         kwargs["audio"] = AudioCfg(
-            size(tree, "tx/"),
+            size(shared or tree, "tx/"),
             tree["wave_to_patch/kernel"].shape[0],
             tree["pos_embedding_lookup/temporal_position_embeddings/embeddings"].shape[0],
         )
     if "text" in modules:
         tree = modules["text"]
         vocab, embed = tree["embedding/embeddings"].shape
-        kwargs["text"] = TextCfg(size(tree, "base_lm/"), vocab_size=vocab, embed_dim=embed)
+        if shared:
+            words = tree["pos_embedding_lookup/temporal_position_embeddings/embeddings"].shape[0]
+            width = size(shared, "tx/")
+        else:
+            words, width = TextCfg.max_words, size(tree, "base_lm/")
+        kwargs["text"] = TextCfg(width, vocab_size=vocab, embed_dim=embed, max_words=words)
     if agnostic:
         post = next(
             t["post_tx_projection/kernel"]

@@ -156,3 +156,41 @@ def test_truncated_and_missing_pickles(tmp_path):
         load_pickle(path)
     with pytest.raises(CheckpointError, match="no such file"):
         load_pickle(tmp_path / "absent.pkl")
+
+
+def test_a_pickle_dill_wrote_from_the_official_mmv_model_reads_back():
+    """Real dill output (``dill._dill._create_array``) of the official Haiku model's state."""
+    record = Path(__file__).parent / "fixtures" / "mmv_official"
+    tree = load_pickle(record / "mmv_haiku_subset.pkl")
+    expected = np.load(record / "mmv_haiku_subset.npz")
+    assert len(expected.files) == 9
+    for key in expected.files:
+        part, module, name = key.split("|")
+        value = tree[part][module][name]
+        assert isinstance(value, np.ndarray) and value.dtype == expected[key].dtype
+        np.testing.assert_array_equal(value, expected[key])
+    stem = "text_audio_video/visual_module/~/S3D/Conv2d_1a_7x7/__batch_norm"
+    assert tree["state"][f"{stem}/~/mean_ema"]["average"].shape == (1, 1, 1, 1, 64)
+
+
+def _create_array(*args):
+    raise AssertionError("the forged reconstructor must never run")
+
+
+class _ForgedArray:
+    """A dill array record whose reconstructor is not numpy's."""
+
+    def __reduce__(self):
+        return (_create_array, (np.dtype, ("f4",), None))
+
+
+def test_dills_array_wrapper_accepts_only_numpys_reconstructor(tmp_path, monkeypatch):
+    module = types.ModuleType("dill._dill")
+    module._create_array = _create_array
+    monkeypatch.setattr(_create_array, "__module__", "dill._dill")
+    for name in ("dill", "dill._dill"):
+        monkeypatch.setitem(sys.modules, name, module)
+    path = tmp_path / "forged.pkl"
+    path.write_bytes(pickle.dumps({"w": _ForgedArray()}))
+    with pytest.raises(CheckpointError, match="forged.pkl: .*other than numpy"):
+        load_pickle(path)

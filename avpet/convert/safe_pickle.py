@@ -1,10 +1,11 @@
 """Read MMV's released checkpoints (dill pickles of Haiku ``{params, state}``) without running code.
 
 A pickle may name any importable callable and call it while loading; this unpickler resolves only
-what a tree of numpy arrays needs (numpy's array and dtype reconstructors, ``numpy`` scalars) and
-Haiku's 2020 ``FlatMapping`` (rebuilt as a plain dict, so Haiku need not be installed). Any other
-global — ``os.system``, ``builtins.eval``, a dill-pickled function — is refused with a
-:class:`CheckpointError` before anything is called.
+what a tree of numpy arrays needs (numpy's array and dtype reconstructors, ``numpy`` scalars,
+dill's array wrapper ``dill._dill._create_array``, re-implemented here to accept nothing but
+numpy's reconstructor) and Haiku's 2020 ``FlatMapping`` (rebuilt as a plain dict, so neither Haiku
+nor dill need be installed). Any other global — ``os.system``, ``builtins.eval``, a dill-pickled
+function — is refused with a :class:`CheckpointError` before anything is called.
 """
 
 from __future__ import annotations
@@ -42,6 +43,15 @@ def _as_mapping(value: Any) -> Mapping:
     raise pickle.UnpicklingError(f"FlatMapping built from {type(value).__name__}, not a mapping")
 
 
+def _create_array(reconstruct: Any, args: tuple, state: tuple, npdict: Any = None) -> np.ndarray:
+    """``dill._dill._create_array`` for plain arrays: ``reconstruct(*args)`` then its state."""
+    if reconstruct is not _numpy("_reconstruct") or npdict:
+        raise pickle.UnpicklingError("dill array built by something other than numpy")
+    array = reconstruct(*args)
+    array.__setstate__(state)
+    return array
+
+
 def _numpy(name: str) -> Any:
     core = getattr(np, "_core", None) or np.core
     return getattr(core.multiarray, name)
@@ -52,6 +62,7 @@ ALLOWED: dict[tuple[str, str], Any] = {
     ("numpy", "dtype"): np.dtype,
     ("haiku._src.data_structures", "FlatMapping"): FlatMapping,
     ("collections", "OrderedDict"): dict,
+    ("dill._dill", "_create_array"): _create_array,
 }
 for _module in ("numpy.core.multiarray", "numpy._core.multiarray"):
     for _name in ("_reconstruct", "scalar"):

@@ -46,7 +46,8 @@ VATT_LICENCE = (
 )
 VATT_VIDEO = (
     "32 RGB frames at 10 fps, 224×224, values in [0, 1] with no mean/std normalisation, "
-    "`[B, 3, 32, 224, 224]`"
+    "`[B, 3, 32, 224, 224]` (exactly this size: for smaller clips the official code interpolates "
+    "its position tables, avpet does not)"
 )
 VATT_AUDIO = "mono 48 kHz waveform in [-1, 1], 153,600 samples (3.2 s), `[B, 153600]`"
 VATT_TEXT = (

@@ -4,11 +4,13 @@ wrote (``tests/fixtures/vatt_official``), key placement, and the registry's exac
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from safetensors import safe_open
 
 import avpet
 from avpet.cli import main
@@ -131,7 +133,10 @@ def fixture_registered(official, monkeypatch):
     from avpet.models import vatt as vatt_model
 
     name, cfg = "vatt_fixture_tiny", vatt.infer_cfg(official)
-    default = PretrainedCfg(input=vatt_model.PAPER_INPUT)
+    # what the record's grid holds: 4 frames of 16² (patches 2×8×8), 768 samples (6 × 128)
+    spec = replace(vatt_model.PAPER_INPUT, frames=4, fps=25.0, size=16, test_size=16)
+    default = PretrainedCfg(input=replace(spec, sample_rate=4800))
+    assert default.input.clip_samples == 768
     monkeypatch.setitem(vatt_model.VARIANTS, name, (cfg, default))
     monkeypatch.setitem(registry._entries, name, registry.ModelEntry(vatt_model.VATT, cfg))
     monkeypatch.setitem(registry._pretrained_cfgs, name, {"": default})
@@ -176,3 +181,33 @@ def test_every_released_checkpoint_has_an_exact_architecture_and_a_card():
     with torch.device("meta"):
         audioset = avpet.create_model("vatt_audio_base_audioset")
     assert audioset.cfg.modalities == ("audio",) and audioset.head[1].out_features == 527
+
+
+def test_a_converted_model_extracts_and_evaluates(fixture_registered, data_dir, tmp_path, capsys):
+    """A user's first hour: convert, then ``avpet extract`` and ``avpet eval grid|fsdd`` on real
+    data with the repo as the model (the record's weights, made by the official code)."""
+    repo = tmp_path / "repo"
+    assert main(["convert-official", "vatt", str(RECORD / "ckpt-1"), "--out", str(repo)]) == 0
+    model = ["--model", f"local-dir:{repo}", "--pretrained"]
+    clip = data_dir / "grid_s1" / "video" / "bbaf2n.mp4"
+    out = tmp_path / "features.safetensors"
+    assert main(["extract", str(clip), *model, "--out", str(out)]) == 0
+    with safe_open(str(out), "pt") as f:
+        shapes = {k.rsplit("/", 1)[1]: tuple(f.get_tensor(k).shape) for k in f.keys()}  # noqa: SIM118
+    clips = shapes.pop("starts")[0]
+    assert clips >= 1 and shapes == {
+        "visual_pooled": (clips, 8),
+        "audio_pooled": (clips, 8),
+        "visual_joint": (clips, 12),
+        "audio_joint": (clips, 12),
+    }
+    capsys.readouterr()
+    args = f"--data {data_dir / 'fsdd'} --per-digit 1 --probe-c 1.0 --json"
+    assert main(["eval", "fsdd", *model, *args.split()]) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert result["n_recordings"] == 60 and 0.0 <= result["digit_acc_mean"] <= 1.0
+    args = f"--data {data_dir / 'grid_s1'} --limit 6 --probe-c 1.0 --json"
+    assert main(["eval", "grid", *model, *args.split()]) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert result["n_train"] == result["n_test"] == 6 and result["level"] == "joint"
+    assert all(0.0 <= result[k] <= 1.0 for k in ("visual_letter_acc", "audio_digit_acc", "a2v_r1"))

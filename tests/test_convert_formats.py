@@ -194,3 +194,14 @@ def test_dills_array_wrapper_accepts_only_numpys_reconstructor(tmp_path, monkeyp
     path.write_bytes(pickle.dumps({"w": _ForgedArray()}))
     with pytest.raises(CheckpointError, match="forged.pkl: .*other than numpy"):
         load_pickle(path)
+
+
+def test_tensorbundle_reads_a_saved_models_variables():
+    """TF-Hub SavedModels keep their weights in ``variables/variables.{index,data-*}``."""
+    folder = Path(__file__).parent / "fixtures" / "tf_saved_model_variables"
+    expected = np.load(folder / "expected.npz")
+    with TensorBundle(folder / "variables") as bundle:
+        read = {name.split("/")[0]: bundle.read(name) for name in bundle.names() if "/" in name}
+    np.testing.assert_array_equal(read["dense"], expected["kernel"])
+    np.testing.assert_array_equal(read["bn_mean"], expected["mean"])
+    assert read["steps"].dtype == np.int64 and int(read["steps"]) == 7

@@ -154,6 +154,18 @@ def test_51_audio_is_downmixed_and_resampled(data_dir):
     assert torch.isfinite(wave).all() and wave.abs().max() > 0.05
 
 
+def test_audio_windows_equal_slices_of_the_whole_waveform(data_dir):
+    """Streamed windows are the same samples as the whole decode; past the track they are zero."""
+    path = data_dir / "media" / "bigbuckbunny_5p1_audio.mp4"
+    with open_media(path) as reader:
+        whole = reader.audio(16000, reader.info.duration)
+        begins = [0, 12345, len(whole) - 100, 10 * len(whole)]
+        windows = reader.audio_windows(16000, begins, 1000)
+    assert windows.shape == (4, 1000)
+    assert torch.equal(windows[0], whole[:1000]) and torch.equal(windows[1], whole[12345:13345])
+    assert torch.equal(windows[2, :100], whole[-100:]) and windows[3].eq(0).all()
+
+
 @pytest.mark.parametrize("name", MEDIA)
 def test_every_shared_media_file_loads(data_dir, name):
     sample = load_sample(data_dir / "media" / name, small_transform())

@@ -73,16 +73,6 @@ def clip_frames(frame_times: np.ndarray, start: float, frames: int, fps: float) 
     return frame_index(frame_times, [start + k / fps for k in range(frames)]).tolist()
 
 
-def audio_segments(
-    waveform: torch.Tensor, starts: Sequence[float], sample_rate: int, clip_samples: int
-) -> torch.Tensor:
-    """Aligned audio of each clip, ``[T, clip_samples]``, zero-padded past the waveform's end.
-
-    ``waveform`` is ``[S]`` on the video timeline (sample 0 at time 0).
-    """
-    out = waveform.new_zeros(len(starts), clip_samples)
-    for k, start in enumerate(starts):
-        begin = math.floor(sample_rate * start + _EPS)
-        piece = waveform[begin : begin + clip_samples]
-        out[k, : len(piece)] = piece
-    return out
+def audio_begin(start: float, sample_rate: int) -> int:
+    """First audio sample of a clip that starts at ``start`` seconds: ``floor(rate * start)``."""
+    return math.floor(sample_rate * start + _EPS)

@@ -9,6 +9,7 @@ from typing import Any, Literal
 
 from ..config import InputSpec, PretrainedCfg
 from ..errors import ConfigError
+from .io import default_max_pixels
 
 
 @dataclass(frozen=True)
@@ -28,7 +29,8 @@ class DataConfig:
         missing_audio: ``"silence"`` (zero waveform, ``has_audio`` False) or ``"error"``.
         backend: ``"auto"`` (decord, PyAV fallback), ``"decord"`` or ``"pyav"``.
         decode_timeout: seconds a decord call may take before it is abandoned.
-        max_pixels: larger frames (width x height) are refused with a MediaError.
+        max_pixels: larger frames (width x height) are refused with a MediaError, from the stream
+            header before any decoding (default 8192 x 4320, or ``AVPET_MAX_PIXELS``).
         num_threads: decoder threads per reader.
     """
 
@@ -44,7 +46,7 @@ class DataConfig:
     missing_audio: Literal["silence", "error"] = "silence"
     backend: Literal["auto", "decord", "pyav"] = "auto"
     decode_timeout: float = 60.0
-    max_pixels: int = 8192 * 4320
+    max_pixels: int = field(default_factory=default_max_pixels)
     num_threads: int = 1
 
     def __post_init__(self):

@@ -7,10 +7,17 @@ choice, the frame index and the timeline are identical; audio is always decoded 
 Matroska/WebM files and PyAV for every other container (decord 0.6 seeks to wrong frames in AVI
 with packed B-frames, and its older FFmpeg decodes MPEG-1 differently); it also falls back to PyAV
 when decord is missing, fails on the file or does not answer within ``timeout`` seconds.
+
+Paths are only ever opened as local files: FFmpeg reads a name such as ``concat:a.mp4|b.mp4``,
+``subfile,,start,0,end,0,,:x``, ``pipe:0`` or ``http://host/x`` as a protocol, so both decoders get
+the absolute path (which FFmpeg always treats as a file) and PyAV's protocol whitelist is ``file``,
+which also stops a playlist inside a file (HLS, concat) from reaching the network. Frames larger
+than ``max_pixels`` are refused at the probe, from the stream header, before any frame is decoded.
 """
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -21,7 +28,7 @@ import av
 import numpy as np
 import torch
 
-from ..errors import MediaError
+from ..errors import ConfigError, MediaError
 
 Backend = Literal["auto", "decord", "pyav"]
 T = TypeVar("T")
@@ -29,6 +36,25 @@ T = TypeVar("T")
 # Containers whose frames decord 0.6 returns exactly as PyAV does (tested on the shared media).
 DECORD_FORMATS = frozenset({"mov,mp4,m4a,3gp,3g2,mj2", "matroska,webm"})
 _AV_ERRORS = (av.error.FFmpegError, OSError, ValueError, RuntimeError, EOFError)
+MAX_PIXELS_ENV = "AVPET_MAX_PIXELS"
+MAX_PIXELS = 8192 * 4320  # 8K UHD
+
+
+def default_max_pixels() -> int:
+    """The largest frame (width x height) avpet decodes: ``AVPET_MAX_PIXELS`` if set (to lower the
+    limit on a small machine), else 8192 x 4320."""
+    text = os.environ.get(MAX_PIXELS_ENV, "")
+    if not text:
+        return MAX_PIXELS
+    if not text.isdigit() or int(text) <= 0:
+        raise ConfigError(f"{MAX_PIXELS_ENV} must be a positive number of pixels, got {text!r}")
+    return int(text)
+
+
+def local_path(path: str) -> str:
+    """``path`` as an absolute file name: FFmpeg opens it as a local file whatever it looks like
+    (a relative ``concat:x``, ``pipe:0`` or ``http:...`` would be opened as that protocol)."""
+    return os.path.abspath(path)
 
 
 @dataclass(frozen=True)
@@ -65,23 +91,28 @@ class MediaInfo:
         return self.audio_stream is not None
 
 
+_AV_OPTIONS = {"protocol_whitelist": "file"}
+
+
 def _open_container(path: str) -> av.container.InputContainer:
     if not Path(path).is_file():
         raise MediaError(path, "no such file" if not Path(path).exists() else "not a regular file")
     try:
-        return av.open(path, metadata_errors="ignore")
+        return av.open(local_path(path), metadata_errors="ignore", options=_AV_OPTIONS)
     except _AV_ERRORS as error:
         raise MediaError(path, f"not a readable media file ({error})") from error
 
 
-def probe(path: str | Path) -> MediaInfo:
+def probe(path: str | Path, max_pixels: int | None = None) -> MediaInfo:
     """Open ``path`` with PyAV, pick its streams and index its video frames (demux, no decoding).
 
     Streams: FFmpeg's best video stream and the best audio stream related to it (what ``ffmpeg``
     and decord pick by default). Raises :class:`MediaError` for a missing, non-media or corrupt
-    file, or one with no decodable video frame.
+    file, one with no decodable video frame, or frames larger than ``max_pixels`` (width x height;
+    default :func:`default_max_pixels`).
     """
     path = str(path)
+    max_pixels = default_max_pixels() if max_pixels is None else max_pixels
     container = _open_container(path)
     try:
         if not container.streams.video:
@@ -91,6 +122,12 @@ def probe(path: str | Path) -> MediaInfo:
         width, height = video.codec_context.width, video.codec_context.height
         if not width or not height:
             raise MediaError(path, "video stream has no frame size")
+        if width * height > max_pixels:
+            raise MediaError(
+                path,
+                f"{width}x{height} frames exceed max_pixels={max_pixels} "
+                f"(raise it with DataConfig.max_pixels or {MAX_PIXELS_ENV})",
+            )
         pts = _video_pts(container, video, path)
         times = (pts - pts[0]) * float(video.time_base)
         rate = video.average_rate or video.guessed_rate
@@ -157,6 +194,11 @@ class MediaReader:
         """Mono float32 waveform ``[S]`` at ``sample_rate`` on the video timeline, from 0 to ``end``
         seconds (zeros where the audio track starts late or ends early)."""
         return decode_audio(self.info, sample_rate, end)
+
+    def audio_windows(self, sample_rate: int, begins: Sequence[int], length: int) -> torch.Tensor:
+        """Mono float32 ``[K, length]``: the ``length`` samples from each of ``begins`` (sample
+        indices on the video timeline), decoded as a stream (memory independent of duration)."""
+        return decode_audio_windows(self.info, sample_rate, begins, length)
 
     def close(self) -> None:
         """Release the decoder (idempotent)."""
@@ -234,7 +276,9 @@ class DecordReader(MediaReader):
 
         self.timeout = timeout
         self._vr = _with_timeout(
-            lambda: decord.VideoReader(info.path, num_threads=num_threads), timeout, info.path
+            lambda: decord.VideoReader(local_path(info.path), num_threads=num_threads),
+            timeout,
+            info.path,
         )
         if len(self._vr) != info.num_frames:
             count = len(self._vr)
@@ -283,10 +327,23 @@ def decode_audio(info: MediaInfo, sample_rate: int, end: float) -> torch.Tensor:
     FFmpeg's swresample does the downmix (standard matrix: centre and surrounds at -3 dB, LFE
     dropped) and the resampling. Raises :class:`MediaError` if the file has no audio stream.
     """
+    total = int(round(end * sample_rate))
+    return decode_audio_windows(info, sample_rate, [0], total)[0]
+
+
+def decode_audio_windows(
+    info: MediaInfo, sample_rate: int, begins: Sequence[int], length: int
+) -> torch.Tensor:
+    """Windows of ``length`` samples starting at sample ``begins[k]`` of the video timeline, as
+    mono float32 ``[K, length]`` (zeros where the audio track starts late or ends early).
+
+    The stream is decoded forward and only the windows are kept, so memory does not grow with
+    the file's duration. Raises :class:`MediaError` if the file has no audio stream.
+    """
     if info.audio_stream is None:
         raise MediaError(info.path, "no audio stream")
-    total = int(round(end * sample_rate))
-    out = np.zeros(total, dtype=np.float32)
+    out = np.zeros((len(begins), length), dtype=np.float32)
+    total = max(begins, default=0) + length
     container = _open_container(info.path)
     try:
         stream = next(s for s in container.streams.audio if s.index == info.audio_stream)
@@ -294,12 +351,12 @@ def decode_audio(info: MediaInfo, sample_rate: int, end: float) -> torch.Tensor:
         position = int(round(info.audio_offset * sample_rate))
         for frame in container.decode(stream):
             for chunk in resampler.resample(frame):
-                position = _place(out, chunk.to_ndarray().reshape(-1), position)
+                position = _place(out, begins, chunk.to_ndarray().reshape(-1), position)
             if position >= total:
                 break
         else:
             for chunk in resampler.resample(None):
-                _place(out, chunk.to_ndarray().reshape(-1), position)
+                position = _place(out, begins, chunk.to_ndarray().reshape(-1), position)
     except _AV_ERRORS as error:
         raise MediaError(info.path, f"audio decoding failed ({error})") from error
     finally:
@@ -307,24 +364,31 @@ def decode_audio(info: MediaInfo, sample_rate: int, end: float) -> torch.Tensor:
     return torch.from_numpy(out)
 
 
-def _place(out: np.ndarray, samples: np.ndarray, position: int) -> int:
-    """Copy ``samples`` into ``out`` at ``position`` (clipped to its bounds); the next position."""
-    lo, hi = max(position, 0), min(position + len(samples), len(out))
-    if hi > lo:
-        out[lo:hi] = samples[lo - position : hi - position]
+def _place(out: np.ndarray, begins: Sequence[int], samples: np.ndarray, position: int) -> int:
+    """Copy the part of ``samples`` (timeline samples from ``position`` on) that falls in window
+    ``k`` (``begins[k]`` to ``begins[k] + out.shape[1]``) into ``out[k]``; the next position."""
+    for row, begin in zip(out, begins, strict=True):
+        lo = max(position, begin)
+        hi = min(position + len(samples), begin + len(row))
+        if hi > lo:
+            row[lo - begin : hi - begin] = samples[lo - position : hi - position]
     return position + len(samples)
 
 
 def open_media(
-    path: str | Path, backend: Backend = "auto", num_threads: int = 1, timeout: float = 60.0
+    path: str | Path,
+    backend: Backend = "auto",
+    num_threads: int = 1,
+    timeout: float = 60.0,
+    max_pixels: int | None = None,
 ) -> MediaReader:
-    """Probe ``path`` and return a reader for it.
+    """Probe ``path`` (frames up to ``max_pixels``, see :func:`probe`) and return a reader for it.
 
     ``backend="auto"`` uses decord for the containers in :data:`DECORD_FORMATS` and falls back to
     PyAV when decord is not installed, raises, or exceeds ``timeout`` seconds; other containers
     go to PyAV. ``"decord"`` and ``"pyav"`` force one decoder.
     """
-    info = probe(path)
+    info = probe(path, max_pixels)
     if backend == "pyav" or (backend == "auto" and info.format not in DECORD_FORMATS):
         return PyAVReader(info, num_threads)
     if backend not in ("auto", "decord"):

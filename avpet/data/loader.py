@@ -31,7 +31,8 @@ def load_sample(
     Raises :class:`MediaError` naming the file and the reason for any unusable file.
     """
     cfg = transform.cfg
-    with open_media(path, cfg.backend, cfg.num_threads, cfg.decode_timeout) as reader:
+    reader = open_media(path, cfg.backend, cfg.num_threads, cfg.decode_timeout, cfg.max_pixels)
+    with reader:
         return _read(reader, transform, starts, generator)
 
 
@@ -42,10 +43,6 @@ def _read(
     generator: torch.Generator | None,
 ) -> dict:
     info, cfg, spec = reader.info, transform.cfg, transform.cfg.input
-    if info.width * info.height > cfg.max_pixels:
-        raise MediaError(
-            info.path, f"{info.width}x{info.height} frames exceed max_pixels={cfg.max_pixels}"
-        )
     if not info.has_audio and cfg.missing_audio == "error":
         raise MediaError(info.path, "no audio stream (missing_audio='error')")
     last = clips.last_start(info.path, info.duration, spec.clip_seconds)
@@ -67,11 +64,11 @@ def _read(
             for t in times
         ]
     )
+    begins = [clips.audio_begin(t, spec.sample_rate) for t in times]
     if info.has_audio:
-        waveform = reader.audio(spec.sample_rate, max(times) + spec.clip_seconds)
+        segments = reader.audio_windows(spec.sample_rate, begins, spec.clip_samples)
     else:
-        waveform = torch.zeros(0)
-    segments = clips.audio_segments(waveform, times, spec.sample_rate, spec.clip_samples)
+        segments = torch.zeros(len(times), spec.clip_samples)
     return {
         "visual": visual,
         "audio": transform.audio(segments, generator),

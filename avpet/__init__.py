@@ -2,7 +2,7 @@
 
 from . import models as _models  # noqa: F401  (registers every model family)
 from .config import InputSpec, PretrainedCfg
-from .errors import AvpetError, CheckpointError, ConfigError, HubError, MediaError
+from .errors import AvpetError, CheckpointError, ConfigError, HubError, MediaError, OutputError
 from .factory import create_model
 from .registry import get_pretrained_cfg, list_models
 
@@ -15,6 +15,7 @@ __all__ = [
     "HubError",
     "InputSpec",
     "MediaError",
+    "OutputError",
     "PretrainedCfg",
     "create_model",
     "get_pretrained_cfg",

@@ -12,7 +12,7 @@ import importlib
 import json
 import sys
 
-from .errors import AvpetError
+from .errors import AvpetError, report
 
 # name -> (module, one-line help); modules listed here must exist.
 _COMMANDS: dict[str, tuple[str, str]] = {
@@ -87,8 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.run(args)
     except AvpetError as error:
-        print(f"avpet {args.command}: error: {error}", file=sys.stderr)
-        return 2
+        return report(f"avpet {args.command}", error)
 
 
 if __name__ == "__main__":

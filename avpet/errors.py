@@ -6,35 +6,50 @@ in a log is enough to act on it.
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
+
+EXIT_USAGE = 2  # argparse's code for a bad command line
+EXIT_ERROR = 3  # a handled AvpetError: bad input, data, config or output
 
 
 class AvpetError(Exception):
     """Base class of every error avpet raises on purpose."""
 
 
+class FileError(AvpetError):
+    """An error about one file or folder: ``path`` and ``reason`` (the message is both)."""
+
+    def __init__(self, path: str | Path, reason: str):
+        self.path = str(path)
+        self.reason = reason
+        super().__init__(f"{self.path}: {reason}")
+
+
 class ConfigError(AvpetError, ValueError):
     """An invalid model, data or training configuration (unknown name, bad override, bad value)."""
 
 
-class MediaError(AvpetError):
+class MediaError(FileError):
     """A media file cannot be used: missing, unreadable, corrupt, lacking a stream, too short."""
 
-    def __init__(self, path: str | Path, reason: str):
-        self.path = str(path)
-        self.reason = reason
-        super().__init__(f"{self.path}: {reason}")
 
-
-class CheckpointError(AvpetError):
+class CheckpointError(FileError):
     """Weights or a training checkpoint that cannot be loaded: missing, truncated, corrupt,
     a pickle where safetensors is required, or not matching the architecture."""
 
-    def __init__(self, path: str | Path, reason: str):
-        self.path = str(path)
-        self.reason = reason
-        super().__init__(f"{self.path}: {reason}")
+
+class OutputError(FileError):
+    """An output that cannot be written: it is an input, already exists (without --overwrite),
+    is a folder where a file is expected, or the disk refuses it (read-only, full)."""
 
 
 class HubError(AvpetError):
     """Weights that cannot be resolved: unknown repository or revision, offline cache miss."""
+
+
+def report(prog: str, error: AvpetError) -> int:
+    """Print ``PROG: error: MESSAGE`` (one line, no traceback) to stderr; returns
+    :data:`EXIT_ERROR`, the exit status of a command stopped by a handled error."""
+    print(f"{prog}: error: {error}", file=sys.stderr)
+    return EXIT_ERROR

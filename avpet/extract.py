@@ -27,6 +27,7 @@ from .config import to_dict
 from .data import DataConfig, create_transform, load_sample, resolve_data_config
 from .errors import ConfigError, MediaError
 from .factory import create_model
+from .outputs import atomic_file, check_output
 
 FORMAT = "avpet-features-v1"
 
@@ -37,6 +38,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", required=True, help="model name, optionally NAME.TAG")
     add_pretrained_argument(parser)
     parser.add_argument("--out", required=True, type=Path, help="output .safetensors file")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing --out")
     parser.add_argument(
         "--backend",
         default="auto",
@@ -62,6 +64,7 @@ def run(args: argparse.Namespace) -> int:
     """``avpet extract``: write the features of every video to ``--out``."""
     if len(set(args.videos)) != len(args.videos):
         raise ConfigError("each VIDEO may be given only once")
+    check_output(args.out, args.videos, args.overwrite)  # before the work, and again at the end
     torch.manual_seed(args.seed)
     model = create_model(args.model, pretrained=args.pretrained).eval()
     cfg = resolve_data_config(model, backend=args.backend)
@@ -80,8 +83,8 @@ def run(args: argparse.Namespace) -> int:
         "videos": json.dumps([v for v in args.videos if v not in skipped]),
         "skipped": json.dumps(skipped),
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    save_file(tensors, str(args.out), metadata=metadata)
+    with atomic_file(args.out, args.overwrite, args.videos) as tmp:
+        save_file(tensors, str(tmp), metadata=metadata)
     print(f"wrote {len(args.videos) - len(skipped)} video(s) to {args.out}")
     return 0
 

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from .errors import ConfigError
+from .outputs import atomic_file
 
 DEFAULT_KEYS = ("loss", "mep", "cpp")
 
@@ -46,17 +47,29 @@ def read_curves(path: str | Path, keys: Sequence[str] = DEFAULT_KEYS) -> dict[st
         raise ConfigError(f"{path}: none of {list(keys)} is logged (keys: {sorted(records[0])})")
     curves = {"step": [r["step"] for r in records]}
     for key in present:
-        curves[key] = [float(r.get(key, float("nan"))) for r in records]
+        curves[key] = [_number(path, r, key) for r in records]
     return curves
 
 
+def _number(path: Path, record: dict, key: str) -> float:
+    """``record[key]`` as a float (``nan`` where absent); ConfigError for a non-number."""
+    value = record.get(key, float("nan"))
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ConfigError(f"{path}: step {record['step']}: {key} is {value!r}, not a number")
+    return float(value)
+
+
 def plot_curves(
-    curves: dict[str, list], out: str | Path, title: str = "", log_y: bool = False
+    curves: dict[str, list],
+    out: str | Path,
+    title: str = "",
+    log_y: bool = False,
+    overwrite: bool = False,
+    inputs: Sequence[str | Path] = (),
 ) -> Path:
-    """Draw ``curves`` (from :func:`read_curves`) against step and write a PNG to ``out``."""
+    """Draw ``curves`` (from :func:`read_curves`) against step and write a PNG to ``out``
+    (atomically; never over one of ``inputs``, nor an existing file unless ``overwrite``)."""
     plt = _pyplot()
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
     fig, ax = plt.subplots(figsize=(6, 4))
     for key, values in curves.items():
         if key != "step":
@@ -68,9 +81,10 @@ def plot_curves(
     ax.set_title(title)
     ax.grid(alpha=0.3)
     ax.legend()
-    fig.savefig(out, dpi=100, bbox_inches="tight")
+    with atomic_file(out, overwrite, inputs) as tmp:
+        fig.savefig(tmp, format="png", dpi=100, bbox_inches="tight")
     plt.close(fig)
-    return out
+    return Path(out)
 
 
 def _pyplot():
@@ -97,12 +111,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"logged values to draw (default: {' '.join(DEFAULT_KEYS)})",
     )
     parser.add_argument("--log-y", action="store_true", help="logarithmic loss axis")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing --out")
 
 
 def run(args: argparse.Namespace) -> int:
     """``avpet plot-metrics METRICS --out PNG``."""
     curves = read_curves(args.metrics, args.keys)
-    out = plot_curves(curves, args.out, title=str(args.metrics), log_y=args.log_y)
+    out = plot_curves(
+        curves, args.out, str(args.metrics), args.log_y, args.overwrite, [args.metrics]
+    )
     print(
         f"wrote {out} ({len(curves['step'])} steps: {', '.join(k for k in curves if k != 'step')})"
     )

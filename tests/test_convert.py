@@ -137,7 +137,7 @@ def test_missing_official_key_fails_strict_conversion(official, tmp_path, capsys
     partial = {k: v for k, v in official.items() if "factor_key.s_linear.bias" not in k}
     checkpoint = tmp_path / "partial.pyth"
     torch.save(partial, checkpoint)
-    assert main(["convert-official", str(checkpoint), "--out", str(tmp_path / "out")]) == 2
+    assert main(["convert-official", str(checkpoint), "--out", str(tmp_path / "out")]) == 3
     message = capsys.readouterr().err
     assert (
         "missing keys (1)" in message and "attn.key.bias" in message and str(checkpoint) in message

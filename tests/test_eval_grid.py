@@ -216,11 +216,11 @@ def test_avbert_transform_and_levels_are_unchanged():
 
 def test_cli_errors_name_the_problem(tmp_path, capsys):
     rc = main(["eval", "grid", "--model", "avpet_small_mid_lowrank", "--data", str(tmp_path)])
-    assert rc == 2
+    assert rc == 3
     assert f"{tmp_path / 'video'}: no such folder" in capsys.readouterr().err
-    assert main(["eval", "grid", "--model", "x", "--train", str(tmp_path)]) == 2
+    assert main(["eval", "grid", "--model", "x", "--train", str(tmp_path)]) == 3
     assert "--train needs --test" in capsys.readouterr().err
-    assert main(["eval", "grid", "--data", str(tmp_path)]) == 2
+    assert main(["eval", "grid", "--data", str(tmp_path)]) == 3
     assert "--model NAME is required" in capsys.readouterr().err
 
 

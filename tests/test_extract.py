@@ -54,7 +54,8 @@ def test_extract_grid_clips(data_dir, tmp_path):
         torch.testing.assert_close(features[f"{clip}/{level}"], value[0])
     assert torch.equal(features[f"{clip}/starts"], sample["starts"])
 
-    assert main(argv + ["--seed", "4"]) == 0  # another random init gives other features
+    assert main(argv + ["--seed", "4"]) == 3  # an existing result is kept
+    assert main(argv + ["--seed", "4", "--overwrite"]) == 0  # another init, other features
     with safe_open(str(out), "pt") as f:
         assert not torch.equal(f.get_tensor(f"{clip}/visual_bos"), features[f"{clip}/visual_bos"])
 
@@ -84,7 +85,7 @@ def test_extract_bad_input(data_dir, tmp_path, capsys):
     junk.write_text("no video here")
     out = tmp_path / "f.safetensors"
     base = ["extract", "--model", "avpet_small_mid_lowrank", "--out", str(out)]
-    assert main(base + [clip, str(junk)]) == 2
+    assert main(base + [clip, str(junk)]) == 3
     assert "avpet extract: error:" in capsys.readouterr().err and not out.exists()
     assert main(base + [clip, str(junk), "--on-error", "skip"]) == 0
     with safe_open(str(out), "pt") as f:

@@ -49,6 +49,9 @@ def test_read_curves_keeps_order_and_fills_gaps(tmp_path):
         ('{"step": 1, "loss": 2.0}\n{"step": 2, "lo', "line 2 is not JSON"),
         ("[1, 2]\n", "line 1 is not an object with an integer 'step'"),
         ('{"step": 1, "lr": 0.1}\n', "none of \\['loss', 'mep', 'cpp'\\] is logged"),
+        ('{"step": 1, "loss": "abc"}\n', "step 1: loss is 'abc', not a number"),
+        ('{"step": 1, "loss": [1]}\n', "step 1: loss is \\[1\\], not a number"),
+        ('{"step": 1, "loss": null}\n', "step 1: loss is None, not a number"),
     ],
 )
 def test_bad_metrics_files_name_the_file(tmp_path, content, message):
@@ -62,7 +65,7 @@ def test_bad_metrics_files_name_the_file(tmp_path, content, message):
 
 def test_cli_reports_a_bad_file_and_writes_nothing(tmp_path, capsys):
     out = tmp_path / "loss.png"
-    assert main(["plot-metrics", str(tmp_path / "absent.jsonl"), "--out", str(out)]) == 2
+    assert main(["plot-metrics", str(tmp_path / "absent.jsonl"), "--out", str(out)]) == 3
     assert "avpet plot-metrics: error:" in capsys.readouterr().err
     assert not out.exists()
 

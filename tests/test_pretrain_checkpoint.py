@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import random
 from pathlib import PurePosixPath
@@ -10,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from avpet.errors import CheckpointError
+from avpet.errors import CheckpointError, OutputError
 from avpet.pretrain import checkpoint as ckpt
 
 
@@ -89,10 +90,10 @@ def test_a_crash_while_writing_leaves_the_previous_checkpoints(tmp_path, monkeyp
     ckpt.save_checkpoint(_state(1), tmp_path, keep_last=3)
 
     def crash(*args, **kwargs):
-        raise OSError("disk full")
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
     monkeypatch.setattr(torch, "save", crash)
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(OutputError, match="step_00000002.pt: cannot write .No space left"):
         ckpt.save_checkpoint(_state(2), tmp_path, keep_last=3)
     assert os.listdir(tmp_path) == ["step_00000001.pt"]
 

@@ -50,7 +50,7 @@ def test_single_process_run_resume_and_corrupt_checkpoint(grid_cache, tmp_path, 
     latest = checkpoints / "step_00000002.pt"
     latest.write_bytes(latest.read_bytes()[:1000])
     capsys.readouterr()
-    assert main([*_args(grid_cache, out, 3), "--resume"]) == 2
+    assert main([*_args(grid_cache, out, 3), "--resume"]) == 3
     error = capsys.readouterr().err
     assert str(latest) in error and "corrupt or truncated" in error
     assert "step_00000001.pt" in error and "intact" in error
@@ -65,5 +65,5 @@ def test_single_process_run_resume_and_corrupt_checkpoint(grid_cache, tmp_path, 
 
 
 def test_missing_data_is_a_clear_error(tmp_path, capsys):
-    assert main([f"data.train={tmp_path / 'nowhere'}", f"train.out_dir={tmp_path}"]) == 2
+    assert main([f"data.train={tmp_path / 'nowhere'}", f"train.out_dir={tmp_path}"]) == 3
     assert "nowhere: data.train does not exist" in capsys.readouterr().err

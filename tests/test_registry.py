@@ -67,7 +67,7 @@ def test_cli_info_json(capsys):
 
 
 def test_cli_reports_errors_without_a_traceback(capsys):
-    assert main(["info", "no_such_model"]) == 2
+    assert main(["info", "no_such_model"]) == 3
     assert "unknown model" in capsys.readouterr().err
 
 

@@ -4,15 +4,18 @@ repos, read without their frameworks.
 One module per family: :mod:`.avbert` (PyTorch pickles through ``torch.load(weights_only=True)``)
 and :mod:`.vatt` (TensorFlow checkpoints through :mod:`.tensorbundle`). MMV's Haiku pickles are
 read by :mod:`.safe_pickle`; their mapping onto avpet's ``mmv_*`` is not written yet (see
-docs/hub.md). ``FAMILY`` defaults to ``avbert``, the command's original form.
+docs/hub.md). ``FAMILY`` defaults to ``avbert``, the command's original form. The repo is written
+atomically (:mod:`avpet.outputs`); an existing non-empty ``--out`` needs ``--overwrite``.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+from pathlib import Path
 
 from ..errors import ConfigError
+from ..outputs import atomic_directory, check_output
 
 FAMILIES = ("avbert", "vatt")
 
@@ -26,6 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "AVBERT .pyth, VATT checkpoint prefix (ckpt-500000) or its .index",
     )
     parser.add_argument("--out", required=True, help="folder to write the hub repo to")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing --out")
     parser.add_argument(
         "--model",
         default=None,
@@ -43,7 +47,10 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(
             f"expected [FAMILY] SOURCE with FAMILY one of {FAMILIES}, got {' '.join(args.source)}"
         )
+    check_output(args.out, [source], args.overwrite, folder=True)  # before the work, and after
     module = importlib.import_module(f"{__name__}.{family}")
-    folder = module.convert_official(source, args.out, model_name=args.model)
+    with atomic_directory(args.out, args.overwrite, [source]) as tmp:
+        module.convert_official(source, tmp, model_name=args.model)
+    folder = Path(args.out)
     print(f"wrote {folder} (load with pretrained='local-dir:{folder}')")
     return 0

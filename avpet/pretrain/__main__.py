@@ -13,7 +13,7 @@ import json
 import os
 import sys
 
-from ..errors import AvpetError, ConfigError
+from ..errors import AvpetError, ConfigError, report
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -70,8 +70,7 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         final = train(cfg, resume=args.resume_from or ("auto" if args.resume else None))
     except AvpetError as error:
-        print(f"avpet.pretrain: error: {error}", file=sys.stderr)
-        return 2
+        return report("avpet.pretrain", error)
     if os.environ.get("RANK", "0") == "0":
         print(f"exported {final}")
     return 0

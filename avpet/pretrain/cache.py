@@ -22,7 +22,8 @@ from safetensors.torch import save_file
 from torch.utils.data import DataLoader, Subset
 
 from ..data import VideoDataset, resolve_data_config
-from ..errors import AvpetError
+from ..errors import AvpetError, ConfigError, report
+from ..outputs import atomic_file, check_output
 from ..registry import get_pretrained_cfg
 from .data import SeededItems
 
@@ -36,10 +37,16 @@ def build_cache(
     num_workers: int = 0,
     views: int = 0,
     num_clips: int | None = None,
+    overwrite: bool = False,
 ) -> Path:
     """Decode up to ``limit`` videos of ``source`` for ``model``'s input spec into ``out``
     (``views`` augmented training views per video, or one uniform view if 0; ``num_clips`` clips
-    per sequence instead of the model's)."""
+    per sequence instead of the model's). An existing ``out`` is refused unless ``overwrite``."""
+    if limit is not None and limit < 1:
+        raise ConfigError(f"limit must be >= 1 video, got {limit}")
+    if views < 0:
+        raise ConfigError(f"views must be >= 0, got {views}")
+    check_output(out, [source], overwrite)
     overrides = {} if num_clips is None else {"num_clips": num_clips}
     cfg = resolve_data_config(get_pretrained_cfg(model), roi=roi, **overrides)
     dataset = VideoDataset(source, cfg, is_training=views > 0)
@@ -51,14 +58,13 @@ def build_cache(
         for batch in DataLoader(seeded, batch_size=8, num_workers=num_workers):
             visual.append(batch["visual"])
             audio.append(batch["audio"])
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    save_file(
-        {"visual": torch.cat(visual).contiguous(), "audio": torch.cat(audio).contiguous()},
-        str(out),
-        metadata={"model": model, "source": str(source), "roi": str(roi)},
-    )
-    return out
+    with atomic_file(out, overwrite, [source]) as tmp:
+        save_file(
+            {"visual": torch.cat(visual).contiguous(), "audio": torch.cat(audio).contiguous()},
+            str(tmp),
+            metadata={"model": model, "source": str(source), "roi": str(roi)},
+        )
+    return Path(out)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -71,6 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--num-workers", type=int, default=0)
     parser.add_argument("--views", type=int, default=0, help="augmented views per video")
     parser.add_argument("--num-clips", type=int, help="clips per sequence (default: the model's)")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing --out")
     args = parser.parse_args(argv)
     try:
         path = build_cache(
@@ -82,10 +89,10 @@ def main(argv: list[str] | None = None) -> int:
             args.num_workers,
             args.views,
             args.num_clips,
+            args.overwrite,
         )
     except AvpetError as error:
-        print(f"avpet.pretrain.cache: error: {error}", file=sys.stderr)
-        return 2
+        return report("avpet.pretrain.cache", error)
     print(f"wrote {path}")
     return 0
 

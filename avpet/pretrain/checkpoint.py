@@ -4,8 +4,9 @@ A checkpoint ``step_00000100.pt`` holds everything an exact resume needs: the pr
 module's state (backbone and heads), optimizer, scheduler, the data position (epoch and batches
 consumed in it), the DataLoader generator at the start of that epoch, and the RNG states (torch,
 CUDA, numpy, python) of every rank. It is written to a temporary file in the same folder,
-fsync'ed, then renamed over the final name with ``os.replace``, so a crash leaves either the whole
-new file or none of it, and the previous checkpoints untouched. Loading uses
+fsync'ed, then renamed over the final name (:func:`avpet.outputs.atomic_file`), so a crash leaves
+either the whole new file or none of it, and the previous checkpoints untouched; a full disk is
+an :class:`~avpet.errors.OutputError`. Loading uses
 ``torch.load(weights_only=True)``: no code from a checkpoint runs.
 
 Exported weights are a different thing: :func:`avpet.hub.save_pretrained` writes safetensors.
@@ -13,11 +14,9 @@ Exported weights are a different thing: :func:`avpet.hub.save_pretrained` writes
 
 from __future__ import annotations
 
-import os
 import pickle
 import random
 import re
-import tempfile
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -26,6 +25,7 @@ import numpy as np
 import torch
 
 from ..errors import CheckpointError
+from ..outputs import atomic_file
 
 _NAME = re.compile(r"^step_(\d{8})\.pt$")
 REQUIRED = ("step", "model", "optimizer", "scheduler", "data", "rng", "world_size")
@@ -48,20 +48,9 @@ def save_checkpoint(state: dict[str, Any], directory: str | Path, keep_last: int
 
     Returns the path written.
     """
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
     path = checkpoint_path(directory, state["step"])
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            torch.save(state, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    _fsync_dir(directory)
+    with atomic_file(path, overwrite=True) as tmp:
+        torch.save(state, tmp)
     for old in list_checkpoints(directory)[:-keep_last]:
         old.unlink(missing_ok=True)
     return path
@@ -122,15 +111,3 @@ def restore_rng(state: dict[str, Any]) -> None:
 def _as_tuples(value: Any) -> Any:
     """``random.setstate`` wants tuples where a round trip may have left lists."""
     return tuple(_as_tuples(v) for v in value) if isinstance(value, list | tuple) else value
-
-
-def _fsync_dir(directory: Path) -> None:
-    """Make the rename itself durable (no-op where directories cannot be opened, e.g. Windows)."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

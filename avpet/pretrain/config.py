@@ -15,6 +15,7 @@ from typing import Any
 
 from ..config import from_dict, to_dict
 from ..errors import ConfigError
+from ..outputs import atomic_file
 from .contrastive import TEMPERATURE
 from .negatives import SAMPLERS
 
@@ -269,8 +270,9 @@ def load_config(path: str | Path | None, overrides: list[str] = ()) -> PretrainC
 
 
 def save_config(cfg: PretrainCfg, path: str | Path) -> None:
-    """Write ``cfg`` as JSON (readable back with :func:`load_config`)."""
-    Path(path).write_text(json.dumps(to_dict(cfg), indent=2) + "\n")
+    """Write ``cfg`` as JSON (readable back with :func:`load_config`), atomically."""
+    with atomic_file(path, overwrite=True) as tmp:
+        tmp.write_text(json.dumps(to_dict(cfg), indent=2) + "\n")
 
 
 def _read(path: str | Path) -> dict:

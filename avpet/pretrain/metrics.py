@@ -10,6 +10,8 @@ import json
 import os
 from pathlib import Path
 
+from ..errors import OutputError
+
 
 class MetricsLog:
     """Append ``{"step": ..., **metrics}`` lines to ``out_dir/metrics.jsonl`` and scalars to
@@ -32,8 +34,11 @@ class MetricsLog:
     def write(self, step: int, metrics: dict[str, float]) -> None:
         if not self.enabled:
             return
-        with self.path.open("a") as handle:
-            handle.write(json.dumps({"step": step, **metrics}) + "\n")
+        try:
+            with self.path.open("a") as handle:
+                handle.write(json.dumps({"step": step, **metrics}) + "\n")
+        except OSError as error:
+            raise OutputError(self.path, f"cannot write ({error.strerror or error})") from error
         for key, value in metrics.items():
             self.writer.add_scalar(f"pretrain/{key}", value, step)
 

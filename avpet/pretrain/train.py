@@ -27,6 +27,7 @@ from tqdm import tqdm
 from ..config import to_dict
 from ..errors import CheckpointError, ConfigError
 from ..factory import create_model
+from ..outputs import atomic_directory
 from . import checkpoint as ckpt
 from . import distributed
 from .config import PretrainCfg, save_config
@@ -276,12 +277,13 @@ class _Trainer:
         if self.ctx.is_main:
             from ..hub import save_pretrained
 
-            save_pretrained(
-                self.module.backbone,
-                final,
-                training_data=f"self-supervised {self.objective} pretraining on "
-                f"{self.cfg.data.train} ({self.step} steps, {self.ctx.world_size} ranks)",
-            )
+            with atomic_directory(final, overwrite=True) as tmp:
+                save_pretrained(
+                    self.module.backbone,
+                    tmp,
+                    training_data=f"self-supervised {self.objective} pretraining on "
+                    f"{self.cfg.data.train} ({self.step} steps, {self.ctx.world_size} ranks)",
+                )
         distributed.barrier()
         return final
 

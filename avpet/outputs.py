@@ -1,0 +1,151 @@
+"""Outputs written atomically, never over an input or (without ``overwrite``) an existing result.
+
+:func:`atomic_file` and :func:`atomic_directory` hand out a temporary path in the destination's
+folder; only when the block succeeds is it moved onto the destination, so a crash, a full disk or
+an error leaves either the complete new output or none of it (the temporary is removed). Without
+``overwrite`` the move itself refuses an existing destination (``os.link`` for files, ``os.rename``
+onto a non-empty folder), so of two runs writing one output at the same time exactly one succeeds.
+Every failure is an :class:`~avpet.errors.OutputError` naming the output and the reason.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import secrets
+import shutil
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+from safetensors import SafetensorError
+
+from .errors import OutputError
+
+TMP_SUFFIX = ".tmp"
+
+
+def check_output(
+    path: str | Path,
+    inputs: Iterable[str | Path] = (),
+    overwrite: bool = False,
+    folder: bool = False,
+) -> Path:
+    """``path`` as a :class:`Path` if a file (or, with ``folder``, a folder) may be written there:
+    not one of ``inputs``, not the wrong kind, and, without ``overwrite``, not an existing file or
+    non-empty folder."""
+    path = Path(path)
+    for item in inputs:
+        if _same_file(path, Path(item)):
+            raise OutputError(path, f"is an input ({item}); choose another output")
+    if not folder and path.is_dir():
+        raise OutputError(path, "is a directory; give a file name")
+    if folder and path.exists() and not path.is_dir():
+        raise OutputError(path, "is a file; give a folder name")
+    if not overwrite and _occupied(path):
+        raise OutputError(path, "already exists; pass --overwrite to replace it")
+    return path
+
+
+@contextlib.contextmanager
+def atomic_file(
+    path: str | Path, overwrite: bool = False, inputs: Iterable[str | Path] = ()
+) -> Iterator[Path]:
+    """A temporary file next to ``path``, moved onto ``path`` when the block succeeds.
+
+    Raises :class:`OutputError` for an input, an existing output without ``overwrite``, a
+    folder, or any OS error (read-only folder, full disk) while writing.
+    """
+    path = check_output(path, inputs, overwrite)
+    with _failures(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = _temporary_name(path)
+        os.close(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
+    try:
+        with _failures(path):
+            yield tmp
+            _fsync(tmp)
+            if overwrite:
+                os.replace(tmp, path)
+            else:
+                os.link(tmp, path)  # fails if another writer got there first
+            _fsync(path.parent)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def atomic_directory(
+    path: str | Path, overwrite: bool = False, inputs: Iterable[str | Path] = ()
+) -> Iterator[Path]:
+    """A temporary folder next to ``path``, renamed to ``path`` when the block succeeds (with
+    ``overwrite``, an existing ``path`` is removed just before)."""
+    path = check_output(path, inputs, overwrite, folder=True)
+    with _failures(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = _temporary_name(path)
+        tmp.mkdir()
+    try:
+        with _failures(path):
+            yield tmp
+            if overwrite and path.exists():
+                old = path.with_name(f".{path.name}.old{TMP_SUFFIX}")
+                os.replace(path, old)
+                _remove(old)
+            os.rename(tmp, path)  # fails onto a non-empty folder another writer made
+            _fsync(path.parent)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def _failures(path: Path) -> Iterator[None]:
+    """OS errors while writing ``path`` (safetensors reports them as its own error) as one
+    :class:`OutputError` with the reason."""
+    try:
+        yield
+    except FileExistsError as error:
+        raise OutputError(path, "was created by another writer meanwhile; not replaced") from error
+    except OSError as error:
+        if error.errno == errno.ENOTEMPTY:
+            raise OutputError(path, "was created by another writer meanwhile") from error
+        raise OutputError(path, f"cannot write ({error.strerror or error})") from error
+    except SafetensorError as error:
+        raise OutputError(path, f"cannot write ({error})") from error
+
+
+def _temporary_name(path: Path) -> Path:
+    """``.NAME.RANDOM.tmp`` next to ``path`` (created with the usual permissions, unlike
+    ``tempfile``'s private ones, since it becomes the output)."""
+    return path.with_name(f".{path.name}.{secrets.token_hex(6)}{TMP_SUFFIX}")
+
+
+def _occupied(path: Path) -> bool:
+    """An existing file, or a folder with something in it."""
+    return path.is_dir() and any(path.iterdir()) or (path.exists() and not path.is_dir())
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    else:
+        path.unlink()
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return a.exists() and b.exists() and os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def _fsync(path: Path) -> None:
+    """Flush a file, or a folder's entries, to disk (no-op where a folder cannot be opened)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -2,7 +2,15 @@
 
 from . import models as _models  # noqa: F401  (registers every model family)
 from .config import InputSpec, PretrainedCfg
-from .errors import AvpetError, CheckpointError, ConfigError, HubError, MediaError, OutputError
+from .errors import (
+    AvpetError,
+    CheckpointError,
+    ConfigError,
+    HubError,
+    MediaError,
+    OutputError,
+    TrainingError,
+)
 from .factory import create_model
 from .registry import get_pretrained_cfg, list_models
 
@@ -17,6 +25,7 @@ __all__ = [
     "MediaError",
     "OutputError",
     "PretrainedCfg",
+    "TrainingError",
     "create_model",
     "get_pretrained_cfg",
     "list_models",

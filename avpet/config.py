@@ -7,13 +7,19 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
+import math
+import types
 import typing
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal, Union
 
 from .errors import ConfigError
 
 AUDIO_FORMATS = ("logmel", "waveform")
+# Bounds on what one sequence may ask for, so a config cannot make avpet allocate without limit.
+MAX_VISUAL_ELEMENTS = 2**28  # 1 GiB of float32 per sequence (the paper's input: 6.3 M elements)
+MAX_CLIP_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
@@ -44,15 +50,35 @@ class InputSpec:
     audio_format: str = "logmel"
 
     def __post_init__(self):
+        check_types(self)
         if not 1 <= self.num_clips <= 21:
             raise ConfigError(
                 f"num_clips must be in 1..21 (22 position slots), got {self.num_clips}"
             )
-        for name in ("frames", "size", "test_size", "sample_rate", "n_mels", "mel_frames"):
-            if getattr(self, name) <= 0:
-                raise ConfigError(f"InputSpec.{name} must be positive, got {getattr(self, name)}")
-        if self.fps <= 0:
-            raise ConfigError(f"InputSpec.fps must be positive, got {self.fps}")
+        check_range(self, "frames", 1, 256, "frames per clip")
+        check_range(self, "size", 1, 1024, "pixels")
+        check_range(self, "test_size", 1, 1024, "pixels")
+        check_range(self, "fps", 0.1, 1000, "frames per second")
+        check_range(self, "sample_rate", 1000, 192_000, "Hz")
+        check_range(self, "n_mels", 1, 512, "mel bins")
+        check_range(self, "mel_frames", 1, 4096, "spectrogram frames")
+        if not 0 < self.log_offset < 1:
+            raise ConfigError(f"InputSpec.log_offset must be in (0, 1), got {self.log_offset}")
+        if min(self.std) <= 0:
+            raise ConfigError(f"InputSpec.std must be positive (it divides), got {self.std}")
+        if self.clip_seconds > MAX_CLIP_SECONDS:
+            raise ConfigError(
+                f"InputSpec: a clip of frames / fps = {self.clip_seconds:g} s is longer than "
+                f"{MAX_CLIP_SECONDS:g} s"
+            )
+        side = max(self.size, self.test_size)
+        elements = self.num_clips * 3 * self.frames * side * side
+        if elements > MAX_VISUAL_ELEMENTS:
+            raise ConfigError(
+                f"InputSpec: one sequence of num_clips x 3 x frames x size^2 = {elements:,} "
+                f"values ({elements * 4 / 2**30:.1f} GiB as float32) exceeds the "
+                f"{MAX_VISUAL_ELEMENTS:,} limit; lower frames, size or num_clips"
+            )
         if self.audio_format not in AUDIO_FORMATS:
             raise ConfigError(
                 f"InputSpec.audio_format must be one of {AUDIO_FORMATS}, got {self.audio_format!r}"
@@ -103,6 +129,9 @@ class PretrainedCfg:
     tag: str = ""
     description: str = ""
 
+    def __post_init__(self):
+        check_types(self)
+
     @property
     def has_weights(self) -> bool:
         return bool(self.hf_hub_id or self.file)
@@ -113,8 +142,85 @@ def to_dict(cfg: Any) -> dict:
     return dataclasses.asdict(cfg)
 
 
+def check_types(cfg: Any) -> None:
+    """Raise :class:`ConfigError` for a field of the dataclass ``cfg`` whose value does not have its
+    annotated type (``int``, finite ``float``, ``str``, ``bool``, ``Literal``, ``X | None``,
+    tuples, nested configs); a JSON config is checked field by field this way."""
+    for name, hint in _hints(type(cfg)).items():
+        value = getattr(cfg, name)
+        if not _matches(value, hint):
+            raise ConfigError(
+                f"{type(cfg).__name__}.{name} must be {_describe(hint)}, got {value!r}"
+            )
+
+
+def check_range(cfg: Any, name: str, low: float, high: float, unit: str) -> None:
+    """Raise :class:`ConfigError` unless ``low <= cfg.name <= high``."""
+    value = getattr(cfg, name)
+    if not low <= value <= high:
+        raise ConfigError(
+            f"{type(cfg).__name__}.{name} must be in {low:g}..{high:g} {unit}, got {value!r}"
+        )
+
+
+@functools.cache
+def _hints(cls: type) -> dict[str, Any]:
+    return {f.name: typing.get_type_hints(cls)[f.name] for f in dataclasses.fields(cls)}
+
+
+def _matches(value: Any, hint: Any) -> bool:
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (Union, types.UnionType):
+        return any(_matches(value, arg) for arg in args)
+    if origin is Literal:
+        return value in args
+    if origin is tuple:
+        if not isinstance(value, tuple):
+            return False
+        if len(args) == 2 and args[1] is Ellipsis:
+            return all(_matches(v, args[0]) for v in value)
+        return len(value) == len(args) and all(map(_matches, value, args))
+    if hint is type(None):
+        return value is None
+    if hint is bool:
+        return isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if hint is float:
+        return (
+            isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+        )
+    if isinstance(hint, type):
+        return isinstance(value, hint)
+    return True  # Any and other annotations: not checked
+
+
+def _describe(hint: Any) -> str:
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (Union, types.UnionType):
+        return " or ".join(_describe(arg) for arg in args)
+    if origin is Literal:
+        return "one of " + ", ".join(map(repr, args))
+    if origin is tuple:
+        if len(args) == 2 and args[1] is Ellipsis:
+            return f"a list of {_describe(args[0])}"
+        return f"a list of {len(args)} ({', '.join(_describe(a) for a in args)})"
+    if hint is type(None):
+        return "null"
+    if hint is float:
+        return "a finite number"
+    return {int: "an integer", str: "a string", bool: "true or false"}.get(
+        hint, getattr(hint, "__name__", str(hint))
+    )
+
+
 def from_dict(cls: type, data: dict) -> Any:
-    """Rebuild a (possibly nested) config dataclass from :func:`to_dict` output."""
+    """Rebuild a (possibly nested) config dataclass from :func:`to_dict` output.
+
+    Raises :class:`ConfigError` for a non-object, an unknown field or a value of the wrong type.
+    """
+    if not isinstance(data, dict):
+        raise ConfigError(f"{cls.__name__} must be a JSON object, got {data!r:.80}")
     hints = typing.get_type_hints(cls)
     kwargs = {}
     for key, value in data.items():

@@ -44,6 +44,10 @@ class OutputError(FileError):
     is a folder where a file is expected, or the disk refuses it (read-only, full)."""
 
 
+class TrainingError(AvpetError):
+    """Training cannot go on: a non-finite loss, gradient norm or learning rate."""
+
+
 class HubError(AvpetError):
     """Weights that cannot be resolved: unknown repository or revision, offline cache miss."""
 

@@ -1,7 +1,8 @@
 """``avpet extract``: features of videos at every level of a model, saved as safetensors.
 
 The output holds one tensor per video per level, keyed ``"{video}/{level}"`` (``video`` as given on
-the command line; the level is the part after the last ``/``), with the batch dimension removed:
+the command line, bytes of a non-UTF-8 file name written ``\\xNN``; the level is the part after
+the last ``/``), with the batch dimension removed:
 ``visual_cnn [T, Cv]``, ``visual_tokens [T, D]``, ``visual [T+1, D]``, ``multimodal [2T+2, D]``,
 ``visual_bos [D]`` and their audio counterparts, plus ``starts [T]`` (clip start seconds). A video
 without audio is encoded from vision alone (no ``audio_*`` entries). The metadata names the model,
@@ -27,7 +28,7 @@ from .config import to_dict
 from .data import DataConfig, create_transform, load_sample, resolve_data_config
 from .errors import ConfigError, MediaError
 from .factory import create_model
-from .outputs import atomic_file, check_output
+from .outputs import atomic_file, check_output, utf8_name
 
 FORMAT = "avpet-features-v1"
 
@@ -80,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
         "pretrained": str(args.pretrained) if args.pretrained else "none",
         "input_spec": json.dumps(to_dict(cfg.input)),
         "data_config": json.dumps(to_dict(cfg)),
-        "videos": json.dumps([v for v in args.videos if v not in skipped]),
+        "videos": json.dumps([utf8_name(v) for v in args.videos if utf8_name(v) not in skipped]),
         "skipped": json.dumps(skipped),
     }
     with atomic_file(args.out, args.overwrite, args.videos) as tmp:
@@ -108,16 +109,16 @@ def extract_features(
         if isinstance(sample, MediaError):
             if not skip_bad:
                 raise sample
-            skipped[video] = sample.reason
+            skipped[utf8_name(video)] = sample.reason
             continue
         audio = sample["audio"][None] if sample["has_audio"] else None
         with torch.inference_mode():
             features = model.forward_features(visual=sample["visual"][None], audio=audio)
         for level, value in features.items():
-            tensors[f"{video}/{level}"] = (
+            tensors[f"{utf8_name(video)}/{level}"] = (
                 value[0].float().clone(memory_format=torch.contiguous_format)
             )
-        tensors[f"{video}/starts"] = sample["starts"]
+        tensors[f"{utf8_name(video)}/starts"] = sample["starts"]
     return tensors, skipped
 
 

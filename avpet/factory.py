@@ -11,7 +11,7 @@ from typing import Any
 from torch import nn
 
 from .config import PretrainedCfg, from_dict, replace_nested
-from .errors import HubError
+from .errors import CheckpointError, ConfigError, HubError
 from .hub import load_pretrained, parse_source, read_repo_config, resolve_config
 from .registry import get_model_entry, get_pretrained_cfg, list_models, split_model_name
 
@@ -35,6 +35,8 @@ def create_model(name: str, pretrained: bool | str = False, **overrides: Any) ->
             ``drop_rate`` / ``drop_path_rate``, and ``num_classes=K``: a fresh K-way head on the
             (pretrained) backbone.
     """
+    if isinstance(pretrained, str) and not pretrained.strip():  # not random weights by mistake
+        raise ConfigError("pretrained source is empty: give hf-hub:ORG/REPO, local-dir:DIR or FILE")
     num_classes = overrides.pop("num_classes", None)
     overrides = {TIMM_NAMES.get(key, key): value for key, value in overrides.items()}
     if name.startswith(REPO_PREFIXES):
@@ -67,6 +69,9 @@ def _from_repo(name: str, overrides: dict) -> nn.Module:
     path = resolve_config(parse_source(name))
     config = read_repo_config(path)
     entry = get_model_entry(config["model_name"])
-    cfg = from_dict(type(entry.cfg), config["model_cfg"])
-    pretrained_cfg = from_dict(PretrainedCfg, config["pretrained_cfg"])
+    try:
+        cfg = from_dict(type(entry.cfg), config["model_cfg"])
+        pretrained_cfg = from_dict(PretrainedCfg, config["pretrained_cfg"])
+    except ConfigError as error:
+        raise CheckpointError(path, f"bad model_cfg or pretrained_cfg: {error}") from error
     return _build(config["model_name"], cfg, pretrained_cfg, overrides)

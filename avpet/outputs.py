@@ -91,7 +91,7 @@ def atomic_directory(
             if overwrite and path.exists():
                 old = path.with_name(f".{path.name}.old{TMP_SUFFIX}")
                 os.replace(path, old)
-                _remove(old)
+                remove(old)
             os.rename(tmp, path)  # fails onto a non-empty folder another writer made
             _fsync(path.parent)
     finally:
@@ -114,6 +114,12 @@ def _failures(path: Path) -> Iterator[None]:
         raise OutputError(path, f"cannot write ({error})") from error
 
 
+def utf8_name(name: str) -> str:
+    """A file name as valid UTF-8, for keys and metadata inside an output: bytes that are not
+    UTF-8 (a Linux file name may hold any) become ``\\xNN`` (``bad\\xff.mp4``)."""
+    return os.fsencode(name).decode("utf-8", "backslashreplace")
+
+
 def _temporary_name(path: Path) -> Path:
     """``.NAME.RANDOM.tmp`` next to ``path`` (created with the usual permissions, unlike
     ``tempfile``'s private ones, since it becomes the output)."""
@@ -125,7 +131,8 @@ def _occupied(path: Path) -> bool:
     return path.is_dir() and any(path.iterdir()) or (path.exists() and not path.is_dir())
 
 
-def _remove(path: Path) -> None:
+def remove(path: Path) -> None:
+    """Delete a file, a link or a folder tree."""
     if path.is_dir() and not path.is_symlink():
         shutil.rmtree(path)
     else:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 
 import pytest
@@ -78,3 +79,32 @@ def test_missing_source_and_bad_manifest(tmp_path):
     manifest.write_text("path,starts\nx.mp4,zero\n")
     with pytest.raises(MediaError, match="m.csv: line 2: bad starts"):
         VideoDataset(manifest, cfg())
+
+
+@pytest.mark.parametrize(
+    "text, reason",
+    [
+        ("path,starts\nx.mp4,nan\n", "line 2: starts must be finite seconds, got 'nan'"),
+        ("path,starts\nx.mp4,1;inf\n", "line 2: starts must be finite seconds, got '1;inf'"),
+        ("starts,path\n0.5\n", "line 2: no path \\(the row is shorter than the header\\)"),
+        ("path,starts\n,0.5\n", "line 2: no path"),
+        (b"path\n\xff\xfe.mp4\n", "unreadable CSV manifest"),
+    ],
+)
+def test_malformed_manifest_rows(tmp_path, text, reason):
+    manifest = tmp_path / "m.csv"
+    manifest.write_bytes(text if isinstance(text, bytes) else text.encode())
+    with pytest.raises(MediaError, match=f"m.csv: {reason}"):
+        VideoDataset(manifest, cfg())
+
+
+def test_manifest_with_a_byte_order_mark_and_non_utf8_file_names(folder, tmp_path):
+    """Excel writes UTF-8 CSVs with a BOM; Linux file names may hold any bytes."""
+    odd = folder / os.fsdecode(b"clip\xff.mp4")
+    shutil.copy(folder / CLIPS[0], odd)
+    listed = VideoDataset(folder, cfg())
+    assert str(odd) in [p for p, _ in listed.items]
+    assert listed[[p for p, _ in listed.items].index(str(odd))]["visual"].shape[0] == 2
+    manifest = tmp_path / "bom.csv"
+    manifest.write_bytes(b"\xef\xbb\xbfpath,starts\n" + f"{folder / CLIPS[0]},0.5\n".encode())
+    assert VideoDataset(manifest, cfg()).items == [(str(folder / CLIPS[0]), [0.5])]

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
 
+from avpet.config import InputSpec
+from avpet.data import DataConfig
 from avpet.errors import ConfigError
 from avpet.pretrain.__main__ import split_overrides
 from avpet.pretrain.config import PretrainCfg, load_config, save_config
@@ -64,3 +67,79 @@ def test_file_round_trip_and_unknown_fields(tmp_path):
 def test_shipped_configs_load(path):
     cfg = load_config(path)
     assert isinstance(cfg, PretrainCfg) and cfg.data.train
+
+
+@pytest.mark.parametrize(
+    "text, reason",
+    [
+        ('{"train": {"batch_size": 2.5}}', "TrainCfg.batch_size must be an integer, got 2.5"),
+        ('{"train": {"batch_size": true}}', "TrainCfg.batch_size must be an integer, got True"),
+        ('{"train": {"batch_size": 10000000}}', "batch_size must be in 2..65536"),
+        ('{"train": {"out_dir": null}}', "TrainCfg.out_dir must be a string, got None"),
+        ('{"train": {"out_dir": 5}}', "TrainCfg.out_dir must be a string, got 5"),
+        ('{"train": {"out_dir": ""}}', "train.out_dir must not be empty"),
+        ('{"optim": {"lr": Infinity}}', "OptimCfg.lr must be a finite number, got inf"),
+        ('{"optim": {"lr": NaN}}', "OptimCfg.lr must be a finite number, got nan"),
+        ('{"optim": {"lr": "fast"}}', "OptimCfg.lr must be a finite number, got 'fast'"),
+        ('{"optim": {"betas": [0.9, [0.99]]}}', "OptimCfg.betas must be a list of 2"),
+        ('{"data": {"num_clips": "4"}}', "DataSection.num_clips must be an integer or null"),
+        ('{"data": {"num_workers": 100000}}', "num_workers must be in 0..256"),
+        ('{"data": {"roi": [1, 2, "3", 4]}}', "DataSection.roi must be a list of 4"),
+        ('{"mep": {"levels": "unimodal"}}', "MEPCfg.levels must be a list of a string"),
+        ('{"model": {"name": {"a": {"b": []}}}}', "ModelSection.name must be a string"),
+        ('{"data": "x"}', "section 'data' must be an object"),
+        ("[" * 100_000 + "]" * 100_000, "not valid JSON"),
+    ],
+)
+def test_bad_config_files_name_the_field_and_the_reason(tmp_path, text, reason):
+    path = tmp_path / "c.json"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=re.escape(reason)) as error:
+        load_config(path)
+    assert str(path) in str(error.value)
+
+
+@pytest.mark.parametrize(
+    "field, value, reason",
+    [
+        ("num_clips", "4", "InputSpec.num_clips must be an integer, got '4'"),
+        ("frames", 10**5, "InputSpec.frames must be in 1..256 frames per clip"),
+        ("size", 20_000, "InputSpec.size must be in 1..1024 pixels"),
+        ("sample_rate", 10**8, "InputSpec.sample_rate must be in 1000..192000 Hz"),
+        ("fps", 0.001, "InputSpec.fps must be in 0.1..1000"),
+        ("fps", float("nan"), "InputSpec.fps must be a finite number"),
+        ("mean", "abc", "InputSpec.mean must be a list of 3"),
+        ("mean", (0.1, None, 0.1), "InputSpec.mean must be a list of 3"),
+        ("std", (0.0, 0.0, 0.0), "InputSpec.std must be positive"),
+        ("std", (0.2, -1.0, 0.2), "InputSpec.std must be positive"),
+        ("log_offset", 0.0, "log_offset must be in (0, 1)"),
+        ("audio_format", None, "InputSpec.audio_format must be a string"),
+    ],
+)
+def test_input_spec_types_and_bounds(field, value, reason):
+    with pytest.raises(ConfigError, match=re.escape(reason)):
+        InputSpec(**{field: value})
+
+
+def test_input_spec_bounds_the_whole_sequence():
+    """Each size may be within bounds while their product is not: 21 clips of 256 frames at
+    1024 pixels would be 2.6 TB of float32 per sequence."""
+    with pytest.raises(ConfigError, match="exceeds the 268,435,456 limit; lower frames"):
+        InputSpec(num_clips=21, frames=256, size=1024, test_size=1024, fps=30.0)
+    with pytest.raises(ConfigError, match="a clip of frames / fps = 256 s is longer than 60 s"):
+        InputSpec(frames=256, fps=1.0, size=16, test_size=16)
+    assert InputSpec(num_clips=1, frames=32, size=224, test_size=224).frames == 32  # MMV's input
+
+
+@pytest.mark.parametrize(
+    "field, value, reason",
+    [
+        ("num_threads", 10**6, "DataConfig.num_threads must be in 0..256"),
+        ("max_pixels", 1.5, "DataConfig.max_pixels must be an integer"),
+        ("backend", "ffmpeg", "DataConfig.backend must be one of 'auto', 'decord', 'pyav'"),
+        ("hflip", "0.5", "DataConfig.hflip must be a finite number"),
+    ],
+)
+def test_data_config_types_and_bounds(field, value, reason):
+    with pytest.raises(ConfigError, match=re.escape(reason)):
+        DataConfig(**{field: value})

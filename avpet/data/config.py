@@ -7,7 +7,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from ..config import InputSpec, PretrainedCfg
+from ..config import InputSpec, PretrainedCfg, check_range, check_types
 from ..errors import ConfigError
 from .io import default_max_pixels
 
@@ -50,6 +50,7 @@ class DataConfig:
     num_threads: int = 1
 
     def __post_init__(self):
+        check_types(self)
         if self.roi is not None:
             top, bottom, left, right = self.roi
             if not (0 <= top < bottom and 0 <= left < right):
@@ -69,8 +70,11 @@ class DataConfig:
             )
         if self.backend not in ("auto", "decord", "pyav"):
             raise ConfigError(f"backend must be auto, decord or pyav, got {self.backend!r}")
-        if self.decode_timeout <= 0 or self.max_pixels <= 0 or self.num_threads < 0:
-            raise ConfigError("decode_timeout and max_pixels must be positive, num_threads >= 0")
+        if self.decode_timeout <= 0 or self.max_pixels <= 0:
+            raise ConfigError("decode_timeout and max_pixels must be positive")
+        check_range(self, "num_threads", 0, 256, "threads")
+        check_range(self, "time_masks", 0, 100, "masks")
+        check_range(self, "freq_masks", 0, 100, "masks")
 
     @property
     def eval_size(self) -> int:

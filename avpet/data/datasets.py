@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import logging
+import math
 from pathlib import Path
 from typing import Literal
 
@@ -81,9 +82,10 @@ def _list_items(source: Path) -> list[tuple[str, list[float] | None]]:
 
 
 def _read_manifest(manifest: Path) -> list[tuple[str, list[float] | None]]:
-    """Rows of a CSV manifest with a ``path`` and an optional ``starts`` column."""
+    """Rows of a CSV manifest (UTF-8, with or without a byte-order mark) with a ``path`` and an
+    optional ``starts`` column of finite numbers."""
     try:
-        with manifest.open(newline="") as f:
+        with manifest.open(newline="", encoding="utf-8-sig") as f:
             rows = list(csv.DictReader(f))
     except (OSError, UnicodeDecodeError, csv.Error) as error:
         raise MediaError(manifest, f"unreadable CSV manifest ({error})") from error
@@ -91,6 +93,8 @@ def _read_manifest(manifest: Path) -> list[tuple[str, list[float] | None]]:
         raise MediaError(manifest, "a CSV manifest needs a header with a 'path' column")
     items = []
     for line, row in enumerate(rows, start=2):
+        if not row.get("path"):
+            raise MediaError(manifest, f"line {line}: no path (the row is shorter than the header)")
         path = Path(row["path"])
         if not path.is_absolute():
             path = manifest.parent / path
@@ -99,5 +103,7 @@ def _read_manifest(manifest: Path) -> list[tuple[str, list[float] | None]]:
             starts = [float(s) for s in text.split(";")] if text else None
         except ValueError as error:
             raise MediaError(manifest, f"line {line}: bad starts {text!r}") from error
+        if starts is not None and not all(map(math.isfinite, starts)):
+            raise MediaError(manifest, f"line {line}: starts must be finite seconds, got {text!r}")
         items.append((str(path), starts))
     return items

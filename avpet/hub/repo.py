@@ -18,10 +18,19 @@ from typing import Any
 from torch import nn
 
 from ..config import PretrainedCfg, from_dict, to_dict
-from ..errors import CheckpointError, HubError
+from ..errors import CheckpointError, ConfigError, HubError
 from ..registry import split_model_name
 from .card import render_model_card
-from .sources import CARD_NAME, CONFIG_NAME, WEIGHTS_NAME, Source, parse_source, resolve
+from .sources import (
+    CARD_NAME,
+    CONFIG_NAME,
+    WEIGHTS_NAME,
+    Source,
+    parse_source,
+    read_json,
+    resolve,
+    weights_record,
+)
 from .weights import load_into, read_safetensors, sha256_of, verify_file, write_safetensors
 
 FORMAT = "avpet"
@@ -119,15 +128,16 @@ def push_to_hub(
 
 def read_repo_config(path: Path) -> dict[str, Any]:
     """A repo's ``config.json``, checked to be an avpet config."""
-    try:
-        config = json.loads(Path(path).read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise CheckpointError(path, f"not a readable JSON file ({error})") from error
-    if not isinstance(config, dict) or config.get("format") != FORMAT:
+    config = read_json(path)
+    if config.get("format") != FORMAT:
         raise CheckpointError(path, f'not an avpet config.json (needs "format": "{FORMAT}")')
-    for key in ("model_name", "model_cfg", "pretrained_cfg"):
+    for key, kind in (("model_name", str), ("model_cfg", dict), ("pretrained_cfg", dict)):
         if key not in config:
             raise CheckpointError(path, f"config.json lacks {key!r}")
+        if not isinstance(config[key], kind):
+            wanted = "a string" if kind is str else "an object"
+            raise CheckpointError(path, f"{key!r} must be {wanted}, got {config[key]!r:.80}")
+    weights_record(config, path)
     return config
 
 
@@ -152,9 +162,12 @@ def load_pretrained(
     if resolved.config is not None:
         config = read_repo_config(resolved.config)
         _check_architecture(model, config, resolved.config, strict)
-        record = config.get("weights", {})
+        record = weights_record(config, resolved.config)
         verify_file(resolved.weights, record.get("sha256"), record.get("bytes"))
-        repo_pretrained = from_dict(PretrainedCfg, config["pretrained_cfg"])
+        try:
+            repo_pretrained = from_dict(PretrainedCfg, config["pretrained_cfg"])
+        except ConfigError as error:
+            raise CheckpointError(resolved.config, f"bad pretrained_cfg: {error}") from error
     state = read_safetensors(resolved.weights)
     load_into(model, state, str(resolved.weights), strict=strict)
     if repo_pretrained is not None:

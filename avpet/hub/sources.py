@@ -109,16 +109,39 @@ def _resolve_dir(source: Source, folder: Path) -> Resolved:
 
 def weights_file_name(config: Path) -> str:
     """The weights file a repo's ``config.json`` names (``model.safetensors`` by default)."""
+    return weights_record(read_json(config), config)["file"]
+
+
+def read_json(path: Path) -> dict:
+    """A JSON object from ``path``; :class:`CheckpointError` for anything else."""
     try:
-        data = json.loads(config.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise CheckpointError(config, f"not a readable JSON file ({error})") from error
+        data = json.loads(Path(path).read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as error:
+        raise CheckpointError(path, f"not a readable JSON file ({error})") from error
     if not isinstance(data, dict):
-        raise CheckpointError(config, "must hold a JSON object")
-    name = data.get("weights", {}).get("file", WEIGHTS_NAME)
+        raise CheckpointError(path, "must hold a JSON object")
+    return data
+
+
+def weights_record(config: dict, path: Path) -> dict:
+    """``config["weights"]`` checked: ``{"file": NAME.safetensors, "sha256": 64 hex digits or
+    absent, "bytes": a size or absent}``; the file defaults to ``model.safetensors``."""
+    record = config.get("weights", {})
+    if not isinstance(record, dict):
+        raise CheckpointError(path, f'"weights" must be an object, got {record!r:.80}')
+    name = record.get("file", WEIGHTS_NAME)
     if not isinstance(name, str) or "/" in name or not name.endswith(".safetensors"):
-        raise CheckpointError(config, f"weights file must be a .safetensors name, got {name!r}")
-    return name
+        raise CheckpointError(path, f"weights file must be a .safetensors name, got {name!r:.80}")
+    digest, size = record.get("sha256"), record.get("bytes")
+    if digest is not None and not (
+        isinstance(digest, str) and len(digest) == 64 and set(digest) <= set("0123456789abcdef")
+    ):
+        raise CheckpointError(path, f"weights sha256 must be 64 hex digits, got {digest!r:.80}")
+    if size is not None and not (
+        isinstance(size, int) and not isinstance(size, bool) and size >= 0
+    ):
+        raise CheckpointError(path, f"weights bytes must be a size in bytes, got {size!r:.80}")
+    return {**record, "file": name}
 
 
 def _resolve_hub(source: Source) -> Resolved:

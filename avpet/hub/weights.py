@@ -76,20 +76,50 @@ def _check_header(path: Path) -> None:
             raise CheckpointError(path, f"not a safetensors file ({kind}: bad header length)")
         try:
             header = json.loads(handle.read(header_len))
-        except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as error:
             raise CheckpointError(path, f"corrupted safetensors header ({error})") from error
     if not isinstance(header, dict):
         raise CheckpointError(path, "corrupted safetensors header (not a JSON object)")
-    ends = [
-        entry["data_offsets"][1]
-        for key, entry in header.items()
-        if key != "__metadata__" and isinstance(entry, dict) and "data_offsets" in entry
-    ]
+    ends = [_data_end(path, key, entry) for key, entry in header.items() if key != "__metadata__"]
     data_bytes = size - 8 - header_len
     if ends and max(ends) > data_bytes:
         raise CheckpointError(
             path, f"truncated: tensors need {max(ends)} data bytes, the file has {data_bytes}"
         )
+
+
+def _data_end(path: Path, key: str, entry: object) -> int:
+    """End offset of one header entry, which must be ``{"dtype", "shape", "data_offsets":
+    [begin, end]}`` with non-negative integers."""
+    offsets = entry.get("data_offsets") if isinstance(entry, dict) else None
+    if not (
+        isinstance(offsets, list)
+        and len(offsets) == 2
+        and all(isinstance(o, int) and not isinstance(o, bool) and o >= 0 for o in offsets)
+        and offsets[0] <= offsets[1]
+    ):
+        raise CheckpointError(
+            path,
+            f"corrupted safetensors header: tensor {key!r} needs data_offsets [begin, end] "
+            f"(byte offsets), got {offsets!r:.80}",
+        )
+    return offsets[1]
+
+
+def _check_values(state: dict[str, Tensor], model: nn.Module, origin: str) -> None:
+    """Refuse tensors whose dtype kind differs from the model's (int8 weights for float
+    parameters) and floating-point tensors holding NaN or infinity."""
+    expected = model.state_dict()
+    kinds = [
+        f"{k}: {v.dtype} (model: {expected[k].dtype})"
+        for k, v in state.items()
+        if k in expected and v.is_floating_point() != expected[k].is_floating_point()
+    ]
+    if kinds:
+        raise CheckpointError(origin, f"wrong dtype ({len(kinds)}): {_few(kinds)}")
+    bad = [k for k, v in state.items() if v.is_floating_point() and not torch.isfinite(v).all()]
+    if bad:
+        raise CheckpointError(origin, f"non-finite values (NaN or inf) in {len(bad)}: {_few(bad)}")
 
 
 def unique_state_dict(model: nn.Module) -> tuple[dict[str, Tensor], dict[str, str]]:
@@ -122,7 +152,8 @@ def load_into(model: nn.Module, state: dict[str, Tensor], origin: str, strict: b
     """Copy ``state`` into ``model``; every mismatch is reported in one :class:`CheckpointError`.
 
     Keys the model shares with another key may be absent from ``state`` (they are filled from the
-    stored key). Wrong shapes always fail; missing and unexpected keys fail when ``strict``.
+    stored key). Wrong shapes, integer tensors for float parameters (or the reverse) and NaN or
+    infinite values always fail; missing and unexpected keys fail when ``strict``.
     """
     expected, aliases = unique_state_dict(model)
     shapes = [
@@ -140,6 +171,7 @@ def load_into(model: nn.Module, state: dict[str, Tensor], origin: str, strict: b
     if problems:
         name = getattr(model, "model_name", type(model).__name__)
         raise CheckpointError(origin, f"weights do not fit {name}: " + "; ".join(problems))
+    _check_values(state, model, origin)
     full = dict(state)
     for alias, stored in aliases.items():
         if stored in full and alias not in full:

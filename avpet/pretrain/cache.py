@@ -23,7 +23,7 @@ from torch.utils.data import DataLoader, Subset
 
 from ..data import VideoDataset, resolve_data_config
 from ..errors import AvpetError, ConfigError, report
-from ..outputs import atomic_file, check_output
+from ..outputs import atomic_file, check_output, utf8_name
 from ..registry import get_pretrained_cfg
 from .data import SeededItems
 
@@ -62,7 +62,7 @@ def build_cache(
         save_file(
             {"visual": torch.cat(visual).contiguous(), "audio": torch.cat(audio).contiguous()},
             str(tmp),
-            metadata={"model": model, "source": str(source), "roi": str(roi)},
+            metadata={"model": model, "source": utf8_name(str(source)), "roi": str(roi)},
         )
     return Path(out)
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..config import from_dict, to_dict
+from ..config import check_range, check_types, from_dict, to_dict
 from ..errors import ConfigError
 from ..outputs import atomic_file
 from .contrastive import TEMPERATURE
@@ -38,6 +38,9 @@ class ModelSection:
 
     name: str = "avpet_small_mid_lowrank"
 
+    def __post_init__(self):
+        check_types(self)
+
 
 @dataclass(frozen=True)
 class DataSection:
@@ -61,7 +64,8 @@ class DataSection:
     skip_bad_files: bool = True
 
     def __post_init__(self):
-        _check(self.num_workers >= 0, f"data.num_workers must be >= 0, got {self.num_workers}")
+        check_types(self)
+        check_range(self, "num_workers", 0, 256, "processes")
         _check(self.roi is None or len(self.roi) == 4, "data.roi is (top, bottom, left, right)")
         _check(
             self.num_clips is None or self.num_clips >= 1,
@@ -78,8 +82,9 @@ class NegativesCfg:
     interval: float = 0.95
 
     def __post_init__(self):
+        check_types(self)
         _check(self.strategy in STRATEGIES, f"negatives.strategy must be one of {STRATEGIES}")
-        _check(self.num_negatives >= 1, "negatives.num_negatives must be >= 1")
+        check_range(self, "num_negatives", 1, 65536, "negatives")
         _check(0.0 < self.interval <= 1.0, "negatives.interval must be in (0, 1]")
 
 
@@ -101,6 +106,7 @@ class MEPCfg:
     weight: float = 1.0
 
     def __post_init__(self):
+        check_types(self)
         _check(0.0 < self.mask_ratio < 1.0, "mep.mask_ratio must be in (0, 1)")
         _check(
             len(self.replace_probs) == 3 and min(self.replace_probs) >= 0,
@@ -123,6 +129,7 @@ class CPPCfg:
     weight: float = 1.0
 
     def __post_init__(self):
+        check_types(self)
         _check(0.0 < self.mismatch_prob < 1.0, "cpp.mismatch_prob must be in (0, 1)")
         _check(self.weight >= 0, "cpp.weight must be >= 0")
 
@@ -143,6 +150,7 @@ class AVCCfg:
     temperature: float = 0.1
 
     def __post_init__(self):
+        check_types(self)
         _check(self.weight >= 0, "avc.weight must be >= 0")
         levels = ("auto", "tokens", *LEVELS)
         _check(self.level in levels, f"avc.level must be one of {levels}")
@@ -175,6 +183,7 @@ class ContrastiveCfg:
     temperature: float = TEMPERATURE
 
     def __post_init__(self):
+        check_types(self)
         _check(
             self.va_weight >= 0 and self.vt_weight >= 0 and self.va_weight + self.vt_weight > 0,
             "contrastive.va_weight and contrastive.vt_weight must be >= 0 and not both 0, "
@@ -196,10 +205,11 @@ class OptimCfg:
     clip_grad_norm: float = 1.0
 
     def __post_init__(self):
+        check_types(self)
         _check(self.lr > 0, "optim.lr must be > 0")
         _check(self.weight_decay >= 0, "optim.weight_decay must be >= 0")
         _check(len(self.betas) == 2 and all(0 <= b < 1 for b in self.betas), "bad optim.betas")
-        _check(self.warmup_steps >= 0, "optim.warmup_steps must be >= 0")
+        check_range(self, "warmup_steps", 0, 10**9, "steps")
         _check(0 <= self.min_lr_ratio <= 1, "optim.min_lr_ratio must be in [0, 1]")
         _check(self.clip_grad_norm >= 0, "optim.clip_grad_norm must be >= 0 (0 turns it off)")
 
@@ -220,9 +230,12 @@ class TrainCfg:
     keep_last: int = 3
 
     def __post_init__(self):
+        check_types(self)
+        _check(self.out_dir.strip() != "", "train.out_dir must not be empty (name the run folder)")
         _check(self.batch_size >= 2, "train.batch_size must be >= 2 (CPP mismatches within it)")
-        _check(self.grad_accum >= 1, "train.grad_accum must be >= 1")
-        _check(self.max_steps >= 1, "train.max_steps must be >= 1")
+        check_range(self, "batch_size", 2, 65536, "sequences per rank")
+        check_range(self, "grad_accum", 1, 65536, "micro-batches")
+        check_range(self, "max_steps", 1, 10**9, "steps")
         _check(self.device in DEVICES, f"train.device must be one of {DEVICES}")
         _check(self.precision in PRECISIONS, f"train.precision must be one of {PRECISIONS}")
         _check(self.log_every >= 1, "train.log_every must be >= 1")
@@ -256,7 +269,11 @@ def load_config(path: str | Path | None, overrides: list[str] = ()) -> PretrainC
     ``overrides`` are ``section.field=value`` strings; values are parsed as JSON where they can be
     (numbers, booleans, lists), else taken as text; a comma-separated text fills a tuple field.
     """
-    data = to_dict(PretrainCfg()) if path is None else _merge(to_dict(PretrainCfg()), _read(path))
+    data = (
+        to_dict(PretrainCfg())
+        if path is None
+        else _merge(to_dict(PretrainCfg()), _read(path), path)
+    )
     for item in overrides:
         key, sep, raw = item.partition("=")
         section, dot, name = key.strip().removeprefix("--").partition(".")
@@ -265,7 +282,7 @@ def load_config(path: str | Path | None, overrides: list[str] = ()) -> PretrainC
         data[section][name] = _parse_value(raw, data[section][name], key)
     try:
         return from_dict(PretrainCfg, data)
-    except TypeError as error:
+    except (TypeError, ConfigError) as error:
         raise ConfigError(f"{path or 'defaults'}: {error}") from error
 
 
@@ -283,21 +300,25 @@ def _read(path: str | Path) -> dict:
         raise ConfigError(f"{path}: cannot read config ({error.strerror})") from error
     try:
         data = json.loads(text)
-    except json.JSONDecodeError as error:
+    except (json.JSONDecodeError, RecursionError) as error:
         raise ConfigError(f"{path}: not valid JSON: {error}") from error
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: a config must be an object of sections")
     return data
 
 
-def _merge(defaults: dict, given: dict) -> dict:
+def _merge(defaults: dict, given: dict, path: str | Path) -> dict:
     known = {f.name for f in dataclasses.fields(PretrainCfg)}
     for section, values in given.items():
-        if section not in known or not isinstance(values, dict):
-            raise ConfigError(f"unknown config section {section!r} (sections: {sorted(known)})")
+        if section not in known:
+            raise ConfigError(
+                f"{path}: unknown config section {section!r} (sections: {sorted(known)})"
+            )
+        if not isinstance(values, dict):
+            raise ConfigError(f"{path}: section {section!r} must be an object, got {values!r:.80}")
         unknown = set(values) - set(defaults[section])
         if unknown:
-            raise ConfigError(f"unknown field(s) in [{section}]: {sorted(unknown)}")
+            raise ConfigError(f"{path}: unknown field(s) in [{section}]: {sorted(unknown)}")
         defaults[section].update(values)
     return defaults
 

@@ -4,7 +4,7 @@
     python examples/pretrain_own_videos.py VIDEO_DIR --out runs/mine --steps 20000 \
         --batch-size 32 --workers 8 --plot runs/mine/loss.png
 
-Writes a config file and drives ``python -m avpet.pretrain CONFIG`` (MEP + CPP with CANS
+Writes a config file next to the run folder (``OUT.json``) and drives ``python -m avpet.pretrain CONFIG`` (MEP + CPP with CANS
 negatives; under ``torchrun`` for several processes, see docs/pretraining.md). The run folder gets
 ``config.json``, ``metrics.jsonl``, ``checkpoints/`` and ``final/``, a hub folder that
 ``create_model(NAME, pretrained="local-dir:OUT/final")`` loads; the example does so and encodes
@@ -50,8 +50,8 @@ def main() -> None:
             "device": "auto",
         },
     }
-    args.out.mkdir(parents=True, exist_ok=True)
-    config_path = args.out / "my_config.json"
+    config_path = args.out.with_name(args.out.name + ".json")  # the run folder starts empty
+    config_path.parent.mkdir(parents=True, exist_ok=True)
     config_path.write_text(json.dumps(config, indent=2) + "\n")
     command = [sys.executable, "-m", "avpet.pretrain", str(config_path)]
     print("running:", " ".join(command))

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import re
 
 import pytest
 
@@ -62,6 +64,44 @@ def test_single_process_run_resume_and_corrupt_checkpoint(grid_cache, tmp_path, 
     records = read_metrics(out / "metrics.jsonl")
     assert [r["step"] for r in records] == [1, 2, 3]
     assert records[0] == first[0]
+
+
+def test_a_fresh_run_never_replaces_an_earlier_one(grid_cache, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(_args(grid_cache, out, 2)) == 0
+    metrics = (out / "metrics.jsonl").read_text()
+    capsys.readouterr()
+    assert main(_args(grid_cache, out, 1)) == 3
+    error = capsys.readouterr().err
+    assert "holds an earlier run" in error and "--resume" in error and "--overwrite" in error
+    assert (out / "metrics.jsonl").read_text() == metrics
+    assert len(list((out / "checkpoints").iterdir())) == 2
+    assert main([*_args(grid_cache, out, 1), "--overwrite"]) == 0
+    assert [r["step"] for r in read_metrics(out / "metrics.jsonl")] == [1]
+    assert [p.name for p in (out / "checkpoints").iterdir()] == ["step_00000001.pt"]
+    with pytest.raises(SystemExit) as usage:
+        main([*_args(grid_cache, out, 1), "--overwrite", "--resume"])
+    assert usage.value.code == 2
+
+
+@pytest.mark.parametrize("out_dir", ["a_file", ""])
+def test_out_dir_must_name_a_folder(grid_cache, tmp_path, monkeypatch, capsys, out_dir):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "a_file").write_text("x")
+    assert main([*_args(grid_cache, out_dir, 1)]) == 3
+    error = capsys.readouterr().err
+    assert "a_file: is a file" in error if out_dir else "train.out_dir must not be empty" in error
+    assert sorted(os.listdir(tmp_path)) == ["a_file"]
+
+
+def test_a_diverging_run_stops_before_non_finite_weights(grid_cache, tmp_path, capsys):
+    """lr 1e30 blows the weights up after one step; the next loss is not finite and the run stops
+    with one line (exit 3) before any NaN reaches the weights or a checkpoint."""
+    out = tmp_path / "run"
+    assert main([*_args(grid_cache, out, 4), "optim.lr=1e30", "optim.warmup_steps=0"]) == 3
+    error = capsys.readouterr().err
+    assert re.search(r"avpet.pretrain: error: step \d: non-finite \{.*'loss': nan", error)
+    assert "Traceback" not in error and not (out / "final").exists()
 
 
 def test_missing_data_is_a_clear_error(tmp_path, capsys):

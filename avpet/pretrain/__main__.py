@@ -24,12 +24,18 @@ def build_parser() -> argparse.ArgumentParser:
         "section.field=value or --section.field value",
     )
     parser.add_argument("config", nargs="?", help="a JSON config (default: the built-in defaults)")
-    parser.add_argument(
+    start = parser.add_mutually_exclusive_group()
+    start.add_argument(
         "--resume",
         action="store_true",
         help="continue from the newest checkpoint in train.out_dir (start fresh if none)",
     )
-    parser.add_argument("--resume-from", metavar="PATH", help="continue from this checkpoint")
+    start.add_argument("--resume-from", metavar="PATH", help="continue from this checkpoint")
+    start.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="start fresh in a train.out_dir that holds an earlier run, deleting that run",
+    )
     parser.add_argument(
         "--print-config", action="store_true", help="print the resolved config as JSON and exit"
     )
@@ -68,7 +74,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.print_config:
             print(json.dumps(to_dict(cfg), indent=2))
             return 0
-        final = train(cfg, resume=args.resume_from or ("auto" if args.resume else None))
+        resume = args.resume_from or ("auto" if args.resume else None)
+        final = train(cfg, resume=resume, overwrite=args.overwrite)
     except AvpetError as error:
         return report("avpet.pretrain", error)
     if os.environ.get("RANK", "0") == "0":

@@ -7,10 +7,10 @@ and TensorBoard purges its events after ``s``, so both read as one uninterrupted
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 from ..errors import OutputError
+from ..outputs import atomic_file
 
 
 class MetricsLog:
@@ -62,6 +62,5 @@ def _truncate_after(path: Path, step: int) -> None:
             continue
         if record["step"] <= step:
             kept.append(record)
-    tmp = path.with_suffix(".jsonl.tmp")
-    tmp.write_text("".join(json.dumps(r) + "\n" for r in kept))
-    os.replace(tmp, path)
+    with atomic_file(path, overwrite=True) as tmp:
+        tmp.write_text("".join(json.dumps(r) + "\n" for r in kept))

@@ -10,6 +10,7 @@ hub repo layout: model.safetensors, config.json, README.md).
 from __future__ import annotations
 
 import contextlib
+import math
 import random
 import time
 from collections.abc import Iterator
@@ -25,11 +26,11 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from ..config import to_dict
-from ..errors import CheckpointError, ConfigError
+from ..errors import CheckpointError, ConfigError, TrainingError
 from ..factory import create_model
 from ..outputs import atomic_directory
 from . import checkpoint as ckpt
-from . import distributed
+from . import distributed, run_dir
 from .config import PretrainCfg, save_config
 from .data import ResumableSampler, SeededItems, build_dataset
 from .metrics import MetricsLog
@@ -46,15 +47,19 @@ class DataPosition:
     generator: torch.Tensor | None = None
 
 
-def train(cfg: PretrainCfg, resume: str | None = None) -> Path:
+def train(cfg: PretrainCfg, resume: str | None = None, overwrite: bool = False) -> Path:
     """Pretrain ``cfg.model.name`` and export it; returns the export folder.
 
     ``resume``: ``None`` starts fresh, ``"auto"`` continues from the newest checkpoint in
-    ``train.out_dir`` if there is one, anything else is a checkpoint path.
+    ``train.out_dir`` if there is one, anything else is a checkpoint path. A fresh run into a
+    folder that holds an earlier one is refused unless ``overwrite`` (which deletes it); the
+    folder is locked for the run (:mod:`avpet.pretrain.run_dir`).
     """
     ctx = distributed.setup(cfg.train.device)
     try:
-        return _Trainer(cfg, ctx).run(resume)
+        with run_dir.claim(cfg.train.out_dir, not resume, overwrite, enabled=ctx.is_main):
+            distributed.barrier()
+            return _Trainer(cfg, ctx).run(resume)
     finally:
         distributed.teardown()
 
@@ -216,6 +221,7 @@ class _Trainer:
         while self.step < tc.max_steps:
             started = time.perf_counter()
             totals = self._accumulate(batches, autocast)
+            _stop_unless_finite(self.step + 1, totals)
             grad_norm = self._optimizer_step()
             self.step += 1
             if self.step % tc.log_every == 0 or self.step == tc.max_steps:
@@ -266,6 +272,9 @@ class _Trainer:
         norm = torch.nn.utils.clip_grad_norm_(
             self.module.parameters(), clip if clip > 0 else float("inf")
         )
+        lr = self.scheduler.get_last_lr()[0]
+        if not self.scaler.is_enabled():  # fp16's scaler skips steps with inf gradients itself
+            _stop_unless_finite(self.step + 1, {"grad_norm": float(norm), "lr": lr})
         self.scaler.step(self.optimizer)
         self.scaler.update()
         self.scheduler.step()
@@ -286,6 +295,16 @@ class _Trainer:
                 )
         distributed.barrier()
         return final
+
+
+def _stop_unless_finite(step: int, values: dict[str, float]) -> None:
+    """Raise :class:`TrainingError` before the weights are updated with a NaN or inf."""
+    bad = {k: v for k, v in values.items() if not math.isfinite(v)}
+    if bad:
+        raise TrainingError(
+            f"step {step}: non-finite {bad}; training stopped before updating the weights "
+            "(lower optim.lr or check the data; the last checkpoint is intact)"
+        )
 
 
 def _loads(path: Path) -> bool:

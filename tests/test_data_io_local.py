@@ -7,6 +7,8 @@ server records any request, and must receive none.
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -152,3 +154,28 @@ def test_bad_max_pixels_setting_is_a_config_error(monkeypatch):
     monkeypatch.setenv("AVPET_MAX_PIXELS", "lots")
     with pytest.raises(ConfigError, match="AVPET_MAX_PIXELS must be a positive number"):
         resolve_data_config("avpet_small_mid_lowrank")
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("backend", ["pyav", "decord"])
+def test_pipe_0_does_not_wait_on_standard_input(videos, backend):
+    """A file named ``pipe:0`` in a process whose standard input stays open and silent: opened as
+    FFmpeg's pipe protocol it would wait for ever; as a local file it is refused at once."""
+    Path("pipe:0").write_bytes(b"not a video.")
+    code = (
+        "from avpet.data import open_media\n"
+        "from avpet.errors import MediaError\n"
+        "try:\n"
+        f"    open_media('pipe:0', {backend!r})\n"
+        "except MediaError as error:\n"
+        "    print('refused:', error)\n"
+    )
+    child = subprocess.Popen(
+        [sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        child.wait(timeout=60)  # standard input stays open: only a hang would reach the timeout
+    finally:
+        child.kill()
+        child.stdin.close()
+    assert child.stdout.read().startswith("refused: pipe:0: not a readable media file")

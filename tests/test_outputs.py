@@ -234,3 +234,17 @@ def test_pretrain_cache_bad_counts(tmp_path, clip, capsys, argv, reason):
     out = tmp_path / "c.safetensors"
     assert cache_main([clip, "--model", "avpet_small_mid_lowrank", "--out", str(out), *argv]) == 3
     assert reason in capsys.readouterr().err and not out.exists()
+
+
+def test_extract_of_a_non_utf8_file_name(tmp_path, clip, capsys):
+    """Linux file names may hold any bytes; the output's keys name it with ``\\xNN``."""
+    from safetensors import safe_open
+
+    video = tmp_path / os.fsdecode(b"clip\xff.mp4")
+    shutil.copy(clip, video)
+    out = tmp_path / "f.safetensors"
+    assert main(_extract(str(video), out)) == 0
+    with safe_open(str(out), "pt") as f:
+        keys, videos = set(f.keys()), json.loads(f.metadata()["videos"])
+    assert f"{tmp_path}/clip\\xff.mp4/visual_bos" in keys
+    assert videos == [f"{tmp_path}/clip\\xff.mp4"]

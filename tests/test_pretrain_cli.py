@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
+import subprocess
+import sys
 
 import pytest
 
@@ -102,6 +105,25 @@ def test_a_diverging_run_stops_before_non_finite_weights(grid_cache, tmp_path, c
     error = capsys.readouterr().err
     assert re.search(r"avpet.pretrain: error: step \d: non-finite \{.*'loss': nan", error)
     assert "Traceback" not in error and not (out / "final").exists()
+
+
+@pytest.mark.skipif(shutil.which("unshare") is None, reason="needs unshare (user namespaces)")
+def test_a_full_disk_during_training_is_one_line(grid_cache, tmp_path):
+    """The run folder on a 2 MiB tmpfs (a private mount namespace): the first checkpoint does not
+    fit; the run stops with exit 3 naming it and the reason, and leaves no temporary behind."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    args = " ".join(_args(grid_cache, disk / "run", 2))
+    command = (
+        f"mount -t tmpfs -o size=2m tmpfs {disk} && "
+        f"{sys.executable} -m avpet.pretrain {args}; echo rc=$?; ls -A {disk}/run/checkpoints"
+    )
+    done = subprocess.run(["unshare", "-rm", "sh", "-c", command], capture_output=True, text=True)
+    if "mount" in done.stderr and "rc=" not in done.stdout:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
+    assert done.stdout.split() == ["rc=3"], done.stderr[-3000:]
+    assert "step_00000001.pt: cannot write (No space left on device)" in done.stderr
+    assert "Traceback" not in done.stderr
 
 
 def test_missing_data_is_a_clear_error(tmp_path, capsys):

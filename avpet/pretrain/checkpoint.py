@@ -19,7 +19,7 @@ import random
 import re
 import zipfile
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 import torch
@@ -49,11 +49,35 @@ def save_checkpoint(state: dict[str, Any], directory: str | Path, keep_last: int
     Returns the path written.
     """
     path = checkpoint_path(directory, state["step"])
-    with atomic_file(path, overwrite=True) as tmp:
-        torch.save(state, tmp)
+    with atomic_file(path, overwrite=True) as tmp, open(tmp, "wb") as handle:
+        writer = _KeepWriteError(handle)
+        try:
+            torch.save(state, writer)
+        except RuntimeError as error:  # torch reports a full disk as "unexpected pos ..."
+            if writer.error is None:
+                raise
+            raise writer.error from error
     for old in list_checkpoints(directory)[:-keep_last]:
         old.unlink(missing_ok=True)
     return path
+
+
+class _KeepWriteError:
+    """A binary file that remembers the ``OSError`` of a failed write, which ``torch.save``
+    would otherwise turn into a RuntimeError without the reason."""
+
+    def __init__(self, handle: BinaryIO):
+        self.handle, self.error = handle, None
+
+    def write(self, data: bytes) -> int:
+        try:
+            return self.handle.write(data)
+        except OSError as error:
+            self.error = error
+            raise
+
+    def flush(self) -> None:
+        self.handle.flush()
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:

@@ -60,7 +60,11 @@ def _truncate_after(path: Path, step: int) -> None:
             record = json.loads(line)
         except json.JSONDecodeError:  # a line cut short by a killed run
             continue
-        if record["step"] <= step:
+        if (
+            isinstance(record, dict)
+            and isinstance(record.get("step"), int)
+            and record["step"] <= step
+        ):
             kept.append(record)
     with atomic_file(path, overwrite=True) as tmp:
         tmp.write_text("".join(json.dumps(r) + "\n" for r in kept))

@@ -35,8 +35,9 @@ def read_curves(path: str | Path, keys: Sequence[str] = DEFAULT_KEYS) -> dict[st
             continue
         try:
             record = json.loads(line)
-        except json.JSONDecodeError as error:
-            raise ConfigError(f"{path}: line {number} is not JSON ({error.msg})") from error
+        except (json.JSONDecodeError, RecursionError) as error:
+            reason = error.msg if isinstance(error, json.JSONDecodeError) else "nested too deeply"
+            raise ConfigError(f"{path}: line {number} is not JSON ({reason})") from error
         if not isinstance(record, dict) or not isinstance(record.get("step"), int):
             raise ConfigError(f"{path}: line {number} is not an object with an integer 'step'")
         records.append(record)

@@ -52,6 +52,7 @@ def test_read_curves_keeps_order_and_fills_gaps(tmp_path):
         ('{"step": 1, "loss": "abc"}\n', "step 1: loss is 'abc', not a number"),
         ('{"step": 1, "loss": [1]}\n', "step 1: loss is \\[1\\], not a number"),
         ('{"step": 1, "loss": null}\n', "step 1: loss is None, not a number"),
+        ("[" * 100_000 + "]" * 100_000 + "\n", "line 1 is not JSON \\(nested too deeply\\)"),
     ],
 )
 def test_bad_metrics_files_name_the_file(tmp_path, content, message):

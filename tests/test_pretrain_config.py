@@ -41,6 +41,7 @@ def test_overrides_reach_typed_fields():
         ("mep.levels=unimodal,middle", "mep.levels"),
         ("mep.replace_probs=0.5,0.5,0.5", "sum to 1"),
         ("train.batch_size=1", "batch_size"),
+        ("optim.lr=" + "[" * 50_000 + "]" * 50_000, "expected float"),
         ("data.num_clips=0", "data.num_clips"),
     ],
 )

@@ -326,7 +326,7 @@ def _merge(defaults: dict, given: dict, path: str | Path) -> dict:
 def _parse_value(raw: str, current: Any, key: str) -> Any:
     try:
         value = json.loads(raw)
-    except json.JSONDecodeError:
+    except (json.JSONDecodeError, RecursionError):
         value = raw
     if current is None:
         return value

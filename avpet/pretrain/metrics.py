@@ -58,7 +58,7 @@ def _truncate_after(path: Path, step: int) -> None:
     for line in path.read_text().splitlines() if path.exists() else []:
         try:
             record = json.loads(line)
-        except json.JSONDecodeError:  # a line cut short by a killed run
+        except (json.JSONDecodeError, RecursionError):  # a line cut short by a killed run
             continue
         if (
             isinstance(record, dict)

@@ -131,8 +131,10 @@ def test_frames_larger_than_the_limit_are_refused_from_the_header(tmp_path, monk
 
 
 def test_a_decompression_bomb_is_refused_before_any_frame_is_decoded(tmp_path):
-    """One black 8192x4608 frame compresses to ~110 KB; decoding it would take 113 MB a frame and
-    [F, H, W, 3] uint8 arrays beyond that. The default limit (8K UHD) refuses it at the probe."""
+    """One black 8192x4608 frame compresses to ~110 KB; decoding it takes 57 MB of YUV (FFmpeg's
+    own stream probe decodes a first frame) and [F, H, W, 3] uint8 arrays beyond. The default limit
+    (8K UHD) refuses it at the probe, which passes the limit to FFmpeg's decoders too: a fresh
+    process probing it grows by 16 MiB (91 MiB without the decoder limit)."""
     import av
 
     path = tmp_path / "bomb.mp4"
@@ -146,6 +148,20 @@ def test_a_decompression_bomb_is_refused_before_any_frame_is_decoded(tmp_path):
     assert path.stat().st_size < 1_000_000
     with pytest.raises(MediaError, match="8192x4608 frames exceed max_pixels=35389440"):
         open_media(path)
+    code = (
+        "import sys\n"
+        f"sys.path.insert(0, {str(Path(__file__).parents[1] / 'benchmarks')!r})\n"
+        "from peak import peak_rss_mib\n"
+        "from avpet.data import probe\n"
+        "from avpet.errors import MediaError\n"
+        "before = peak_rss_mib()\n"
+        "try:\n"
+        f"    probe({str(path)!r})\n"
+        "except MediaError:\n"
+        "    print(peak_rss_mib() - before)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert float(done.stdout) < 40, done.stdout  # MiB: no 57 MB frame was allocated
 
 
 def test_bad_max_pixels_setting_is_a_config_error(monkeypatch):

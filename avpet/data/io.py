@@ -12,7 +12,10 @@ Paths are only ever opened as local files: FFmpeg reads a name such as ``concat:
 ``subfile,,start,0,end,0,,:x``, ``pipe:0`` or ``http://host/x`` as a protocol, so both decoders get
 the absolute path (which FFmpeg always treats as a file) and PyAV's protocol whitelist is ``file``,
 which also stops a playlist inside a file (HLS, concat) from reaching the network. Frames larger
-than ``max_pixels`` are refused at the probe, from the stream header, before any frame is decoded.
+than ``max_pixels`` are refused at the probe, from the stream header, before avpet decodes any;
+FFmpeg's decoders get the same limit, so its own stream probe does not decode such a first frame
+either (a codec that learns the frame size only by decoding, MPEG-4 part 2, is probed again
+without the limit to tell a too-large stream from a sizeless one).
 """
 
 from __future__ import annotations
@@ -94,11 +97,14 @@ class MediaInfo:
 _AV_OPTIONS = {"protocol_whitelist": "file"}
 
 
-def _open_container(path: str) -> av.container.InputContainer:
+def _open_container(path: str, max_pixels: int | None = None) -> av.container.InputContainer:
+    """``path`` opened by PyAV as a local file; with ``max_pixels``, FFmpeg's own stream probe
+    (which decodes a first frame) refuses larger frames instead of allocating them."""
     if not Path(path).is_file():
         raise MediaError(path, "no such file" if not Path(path).exists() else "not a regular file")
+    options = _AV_OPTIONS if max_pixels is None else {**_AV_OPTIONS, "max_pixels": str(max_pixels)}
     try:
-        return av.open(local_path(path), metadata_errors="ignore", options=_AV_OPTIONS)
+        return av.open(local_path(path), metadata_errors="ignore", options=options)
     except _AV_ERRORS as error:
         raise MediaError(path, f"not a readable media file ({error})") from error
 
@@ -113,7 +119,12 @@ def probe(path: str | Path, max_pixels: int | None = None) -> MediaInfo:
     """
     path = str(path)
     max_pixels = default_max_pixels() if max_pixels is None else max_pixels
-    container = _open_container(path)
+    container = _open_container(path, max_pixels)
+    if container.streams.video and not container.streams.best("video").codec_context.width:
+        # Some codecs (MPEG-4 part 2) learn the frame size only by decoding, which the limit
+        # refused, or the stream has none: look again without the limit to tell which.
+        container.close()
+        container = _open_container(path)
     try:
         if not container.streams.video:
             raise MediaError(path, "no video stream")

@@ -165,6 +165,7 @@ class TaskSection:
     name: str = "auto"
 
     def __post_init__(self):
+        check_types(self)
         _check(
             self.name in ("auto", *TASK_NAMES),
             f"task.name must be one of {('auto', *TASK_NAMES)}, got {self.name!r}",

@@ -230,6 +230,10 @@ def from_dict(cls: type, data: dict) -> Any:
             value = from_dict(hints[key], value)
         elif isinstance(value, list):
             value = tuple(value)
+        if not _matches(value, hints[key]):  # before __post_init__ compares it with numbers
+            raise ConfigError(
+                f"{cls.__name__}.{key} must be {_describe(hints[key])}, got {value!r:.80}"
+            )
         kwargs[key] = value
     return cls(**kwargs)
 

@@ -146,3 +146,22 @@ def test_an_empty_pretrained_source_is_not_random_weights(source, capsys):
     argv = ["extract", "x.mp4", "--model", NAME, "--pretrained", source, "--out", "f.safetensors"]
     assert main(argv) == 3
     assert "pretrained source is empty" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "named"),
+    [
+        ("fusion", 3, "fusion must be a string"),
+        ("num_classes", "4", "num_classes must be an integer"),
+        ("transformer", {"depth": "2"}, "depth must be an integer"),
+        ("visual", [1], "visual must be ResNet3dCfg"),
+    ],
+)
+def test_a_repo_model_cfg_of_the_wrong_type_is_named(tmp_path, field, value, named):
+    """config.json's model_cfg is checked field by field before the model is built."""
+    folder = save_pretrained(avpet.create_model("avpet_small_mid_lowrank"), tmp_path / "repo")
+    config = json.loads((folder / "config.json").read_text())
+    config["model_cfg"][field] = value
+    (folder / "config.json").write_text(json.dumps(config))
+    with pytest.raises(CheckpointError, match=f"config.json: bad model_cfg.*{named}"):
+        avpet.create_model(f"local-dir:{folder}")

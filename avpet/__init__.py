@@ -12,6 +12,7 @@ from .errors import (
     TrainingError,
 )
 from .factory import create_model
+from .features import extract_features, read_features
 from .registry import get_pretrained_cfg, list_models
 
 __version__ = "0.1.0"
@@ -27,7 +28,9 @@ __all__ = [
     "PretrainedCfg",
     "TrainingError",
     "create_model",
+    "extract_features",
     "get_pretrained_cfg",
     "list_models",
+    "read_features",
     "__version__",
 ]

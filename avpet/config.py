@@ -32,7 +32,9 @@ class InputSpec:
     ``[T, clip_samples]`` at ``sample_rate`` (VATT; ``n_mels`` and ``mel_frames`` are then unused).
     One clip spans ``frames / fps`` seconds of video and the same time span of audio. ``roi`` is
     the crop of the source frame, ``(top, bottom, left, right)`` in source pixels, that weights were
-    trained on (GRID's mouth region, say); ``None`` is the whole frame.
+    trained on (GRID's mouth region, say); ``None`` is the whole frame. ``roi_frame`` is the frame
+    size ``(height, width)`` that crop refers to: extraction applies the crop only to frames of
+    that size (``None``: unknown, so never applied without being asked for).
     """
 
     num_clips: int = 4
@@ -48,6 +50,7 @@ class InputSpec:
     log_offset: float = 1e-6
     roi: tuple[int, int, int, int] | None = None
     audio_format: str = "logmel"
+    roi_frame: tuple[int, int] | None = None
 
     def __post_init__(self):
         check_types(self)
@@ -87,6 +90,16 @@ class InputSpec:
             len(self.roi) == 4 and 0 <= self.roi[0] < self.roi[1] and 0 <= self.roi[2] < self.roi[3]
         ):
             raise ConfigError(f"InputSpec.roi must be (top, bottom, left, right), got {self.roi}")
+        if self.roi_frame is not None and (
+            self.roi is None
+            or len(self.roi_frame) != 2
+            or self.roi[1] > self.roi_frame[0]
+            or self.roi[3] > self.roi_frame[1]
+        ):
+            raise ConfigError(
+                f"InputSpec.roi_frame {self.roi_frame} must be the (height, width) of a frame "
+                f"holding roi {self.roi}"
+            )
 
     @property
     def clip_seconds(self) -> float:

@@ -1,45 +1,62 @@
-"""``avpet extract``: features of videos at every level of a model, saved as safetensors.
+"""``avpet extract PATH... --model NAME --out DIR``: features of whole videos, one file each.
 
-The output holds one tensor per video per level, keyed ``"{video}/{level}"`` (``video`` as given on
-the command line, bytes of a non-UTF-8 file name written ``\\xNN``; the level is the part after
-the last ``/``), with the batch dimension removed:
-``visual_cnn [T, Cv]``, ``visual_tokens [T, D]``, ``visual [T+1, D]``, ``multimodal [2T+2, D]``,
-``visual_bos [D]`` and their audio counterparts, plus ``starts [T]`` (clip start seconds). A video
-without audio is encoded from vision alone (no ``audio_*`` entries). The metadata names the model,
-its input spec and data config (JSON), the weights source, the videos and any skipped ones.
+PATHs are files, folders, globs or manifests (:mod:`avpet.data.sources`). Every video is covered
+by consecutive clips from start to end (:class:`~avpet.data.stream.Coverage`) and written to
+``DIR/<name>.safetensors`` (:mod:`avpet.features.store`; ``<name>`` mirrors the input tree), with
+``DIR/index.csv`` listing each video's status. A rerun skips the videos the index lists as done
+whose file is still there (``--overwrite`` redoes them).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-from collections import deque
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+import time
+from dataclasses import replace
 from pathlib import Path
 
 import torch
-from safetensors.torch import save_file
 from tqdm import tqdm
 
 from . import __version__
 from .cli import add_pretrained_argument
 from .config import to_dict
-from .data import DataConfig, create_transform, load_sample, resolve_data_config
+from .data.sources import find_media
+from .data.stream import Coverage
 from .errors import ConfigError, MediaError
-from .factory import create_model
-from .outputs import atomic_file, check_output, utf8_name
-
-FORMAT = "avpet-features-v1"
+from .features import ExtractCfg, prepare
+from .features.pipeline import run as run_pipeline
+from .features.store import INDEX, Index, save_features
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``avpet extract``."""
-    parser.add_argument("videos", nargs="+", metavar="VIDEO", help="video files")
+    parser.add_argument(
+        "paths", nargs="*", metavar="PATH", help="media files, folders, globs or manifests"
+    )
     parser.add_argument("--model", required=True, help="model name, optionally NAME.TAG")
     add_pretrained_argument(parser)
-    parser.add_argument("--out", required=True, type=Path, help="output .safetensors file")
-    parser.add_argument("--overwrite", action="store_true", help="replace an existing --out")
+    parser.add_argument("--out", required=True, type=Path, help="output folder")
+    parser.add_argument(
+        "--roi",
+        nargs="+",
+        metavar="ROI",
+        help="crop: none, face (pip install 'avpet[face]') or TOP BOTTOM LEFT RIGHT source pixels "
+        "(default: the crop the weights record, only on frames of the size it refers to)",
+    )
+    parser.add_argument("--clip-stride", type=float, help="seconds between clip starts")
+    parser.add_argument("--num-clips", type=int, help="at most N clips per video, evenly spaced")
+    parser.add_argument("--start", type=float, default=0.0, help="start of the span (seconds)")
+    parser.add_argument("--end", type=float, help="end of the span (seconds; default: the end)")
+    parser.add_argument("--batch-size", type=int, default=32, help="clips per model call")
+    parser.add_argument("--workers", type=int, default=2, help="videos decoded at once (threads)")
+    parser.add_argument(
+        "--threads", type=int, help="torch CPU threads (default: cores left by the decode threads)"
+    )
+    parser.add_argument("--device", default="cpu", help="torch device (cpu, cuda, cuda:1, ...)")
+    parser.add_argument(
+        "--precision", choices=("fp32", "bf16"), default="fp32", help="bf16: autocast the model"
+    )
     parser.add_argument(
         "--backend",
         default="auto",
@@ -50,101 +67,90 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--on-error",
         default="raise",
         choices=["raise", "skip"],
-        help="on an unusable video: stop with an error, or skip it (listed in the metadata)",
+        help="on an unusable video: stop with an error, or record it in the index and go on",
     )
+    parser.add_argument("--overwrite", action="store_true", help="redo videos already done")
     parser.add_argument("--seed", type=int, default=0, help="seed of a randomly initialised model")
-    parser.add_argument(
-        "--prefetch",
-        type=int,
-        default=2,
-        help="videos decoded ahead in a background thread while the model runs (0: none)",
-    )
+
+
+def parse_roi(values: list[str] | None) -> tuple[tuple[int, int, int, int] | str, list[str]]:
+    """``--roi`` → (``"auto"``, ``"none"``, ``"face"`` or a box; the PATHs it swallowed, since
+    ``--roi none a.mp4`` reads ``a.mp4`` as one more value)."""
+    if values is None:
+        return "auto", []
+    if values[0] in ("none", "face"):
+        return values[0], values[1:]
+    try:
+        box = tuple(int(v) for v in values[:4])
+    except ValueError:
+        box = ()
+    if len(box) != 4:
+        raise ConfigError(f"--roi is none, face or TOP BOTTOM LEFT RIGHT, got {' '.join(values)}")
+    return box, values[4:]
 
 
 def run(args: argparse.Namespace) -> int:
-    """``avpet extract``: write the features of every video to ``--out``."""
-    if len(set(args.videos)) != len(args.videos):
-        raise ConfigError("each VIDEO may be given only once")
-    check_output(args.out, args.videos, args.overwrite)  # before the work, and again at the end
+    """``avpet extract``: write each video's features under ``--out`` and list them in the index."""
     torch.manual_seed(args.seed)
-    model = create_model(args.model, pretrained=args.pretrained).eval()
-    cfg = resolve_data_config(model, backend=args.backend)
-    if args.prefetch < 0:
-        raise ConfigError(f"--prefetch must be >= 0, got {args.prefetch}")
-    tensors, skipped = extract_features(
-        model, args.videos, cfg, args.on_error == "skip", args.prefetch
+    cfg = ExtractCfg(
+        coverage=Coverage(args.clip_stride, args.num_clips, args.start, args.end),
+        batch_size=args.batch_size,
+        workers=args.workers,
+        device=args.device,
+        precision=args.precision,
+        threads=args.threads,
     )
+    roi, swallowed = parse_roi(args.roi)
+    if not swallowed + args.paths:
+        raise ConfigError("give at least one PATH (a media file, folder, glob or manifest)")
+    sources = find_media(swallowed + args.paths)
+    index = Index(args.out)
+    if not args.overwrite and index.models() - {args.model}:
+        raise ConfigError(
+            f"{args.out / INDEX} lists features of {sorted(index.models())}; use another --out "
+            "or --overwrite"
+        )
+    model, transform, cfg = prepare(args.model, args.pretrained, roi, cfg, backend=args.backend)
+    todo = [s for s in sources if args.overwrite or not index.done(s.path, args.model)]
     metadata = {
-        "format": FORMAT,
-        "avpet_version": __version__,
         "model": args.model,
         "pretrained": str(args.pretrained) if args.pretrained else "none",
-        "input_spec": json.dumps(to_dict(cfg.input)),
-        "data_config": json.dumps(to_dict(cfg)),
-        "videos": json.dumps([utf8_name(v) for v in args.videos if utf8_name(v) not in skipped]),
-        "skipped": json.dumps(skipped),
+        "input_spec": json.dumps(to_dict(transform.cfg.input)),
+        "roi": json.dumps(transform.cfg.roi),
+        "avpet_version": __version__,
     }
-    with atomic_file(args.out, args.overwrite, args.videos) as tmp:
-        save_file(tensors, str(tmp), metadata=metadata)
-    print(f"wrote {len(args.videos) - len(skipped)} video(s) to {args.out}")
+    done = failed = 0
+    seconds, started = 0.0, time.monotonic()
+    bar = tqdm(total=len(todo), desc="avpet extract", unit="video", disable=None)
+    try:
+        for source, result in run_pipeline(todo, model, transform, cfg):
+            output = source.name + ".safetensors"
+            if isinstance(result, MediaError):
+                index.record(
+                    path=source.path, status="error", error=result.reason, model=args.model
+                )
+                if args.on_error == "raise":
+                    raise result
+                failed += 1
+            else:
+                save_features(replace(result, metadata=metadata), args.out / output)
+                index.record(
+                    path=source.path,
+                    output=output,
+                    status="done",
+                    duration=f"{result.duration:.3f}",
+                    clips=result.num_clips,
+                    model=args.model,
+                )
+                done += 1
+                seconds += result.duration
+            bar.update()
+            bar.set_postfix(realtime=f"{seconds / (time.monotonic() - started):.1f}x")
+    finally:
+        bar.close()
+        index.flush()
+    print(
+        f"{done} video(s) done, {len(sources) - len(todo)} already done, {failed} failed; "
+        f"index: {args.out / INDEX}"
+    )
     return 0
-
-
-def extract_features(
-    model: torch.nn.Module,
-    videos: Sequence[str],
-    cfg: DataConfig,
-    skip_bad: bool,
-    prefetch: int = 2,
-) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
-    """Evaluation-mode features of each video: ``({"video/level": tensor}, {skipped: reason})``;
-    up to ``prefetch`` videos are decoded ahead while the model runs."""
-    transform = create_transform(cfg, is_training=False)
-    tensors: dict[str, torch.Tensor] = {}
-    skipped: dict[str, str] = {}
-    decoded = decode_ahead(videos, lambda video: load_sample(video, transform), prefetch)
-    for video, sample in tqdm(
-        decoded, total=len(videos), desc="avpet extract", unit="video", disable=None
-    ):
-        if isinstance(sample, MediaError):
-            if not skip_bad:
-                raise sample
-            skipped[utf8_name(video)] = sample.reason
-            continue
-        audio = sample["audio"][None] if sample["has_audio"] else None
-        with torch.inference_mode():
-            features = model.forward_features(visual=sample["visual"][None], audio=audio)
-        for level, value in features.items():
-            tensors[f"{utf8_name(video)}/{level}"] = (
-                value[0].float().clone(memory_format=torch.contiguous_format)
-            )
-        tensors[f"{utf8_name(video)}/starts"] = sample["starts"]
-    return tensors, skipped
-
-
-def decode_ahead(
-    videos: Sequence[str], load: Callable[[str], dict], prefetch: int
-) -> Iterator[tuple[str, dict | MediaError]]:
-    """``(video, load(video))`` in order, the next ``prefetch`` videos loading in a background
-    thread meanwhile (decoders and torch release the GIL); an unusable video yields its
-    :class:`MediaError` in its place. ``prefetch=0`` loads each video when it is reached."""
-
-    def attempt(video: str) -> dict | MediaError:
-        try:
-            return load(video)
-        except MediaError as error:
-            return error
-
-    if prefetch == 0:
-        yield from ((video, attempt(video)) for video in videos)
-        return
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        pending: deque[tuple[str, Future]] = deque()
-        for video in videos:
-            pending.append((video, pool.submit(attempt, video)))
-            if len(pending) > prefetch:
-                done, future = pending.popleft()
-                yield done, future.result()
-        while pending:
-            done, future = pending.popleft()
-            yield done, future.result()

@@ -1,6 +1,5 @@
-"""Decoding throughput (decord vs PyAV) on GRID clips, whether a 2-worker DataLoader keeps up
-with a training step of ``avpet_small_mid_lowrank``, and what ``avpet extract`` gains by decoding
-ahead while the model runs.
+"""Decoding throughput (decord vs PyAV) on GRID clips and whether a 2-worker DataLoader keeps up
+with a training step of ``avpet_small_mid_lowrank`` (``avpet extract``: bench_extract.py).
 
 Usage: python benchmarks/bench_decode.py [--data ../shared/data] [--clips 40] [--batch-size 8]
 Prints the machine and one line per measurement; docs/data.md quotes its output.
@@ -20,7 +19,6 @@ from torch.utils.data import DataLoader, Subset
 
 import avpet
 from avpet.data import VideoDataset, create_transform, load_sample, resolve_data_config
-from avpet.extract import extract_features
 
 MODEL = "avpet_small_mid_lowrank"
 
@@ -121,25 +119,6 @@ def main() -> None:
         f"{stepped / len(batches):.2f} s computing per step; the loader {verdict} "
         f"({feed:.2f} vs {consume:.2f} sequences/s measured apart)"
     )
-
-    best = extract_seconds(model.eval(), [str(p) for p in paths])
-    print(
-        f"avpet extract of {len(paths)} videos: {best[0]:.1f} s decoding then computing each, "
-        f"{best[2]:.1f} s decoding 2 ahead in a background thread ({best[0] / best[2]:.2f}x)"
-    )
-
-
-def extract_seconds(model: torch.nn.Module, videos: list[str], rounds: int = 2) -> dict[int, float]:
-    """Best seconds of ``extract_features`` over ``videos`` per prefetch depth (0 and 2),
-    the two interleaved."""
-    cfg = resolve_data_config(MODEL)
-    best: dict[int, float] = {}
-    for _ in range(rounds):
-        for prefetch in (0, 2):
-            start = time.perf_counter()
-            extract_features(model, videos, cfg, skip_bad=False, prefetch=prefetch)
-            best[prefetch] = min(best.get(prefetch, float("inf")), time.perf_counter() - start)
-    return best
 
 
 if __name__ == "__main__":

@@ -10,7 +10,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from safetensors import safe_open
 
 import avpet
 from avpet.cli import main
@@ -190,11 +189,11 @@ def test_a_converted_model_extracts_and_evaluates(fixture_registered, data_dir, 
     assert main(["convert-official", "vatt", str(RECORD / "ckpt-1"), "--out", str(repo)]) == 0
     model = ["--model", f"local-dir:{repo}", "--pretrained"]
     clip = data_dir / "grid_s1" / "video" / "bbaf2n.mp4"
-    out = tmp_path / "features.safetensors"
+    out = tmp_path / "features"
     assert main(["extract", str(clip), *model, "--out", str(out)]) == 0
-    with safe_open(str(out), "pt") as f:
-        shapes = {k.rsplit("/", 1)[1]: tuple(f.get_tensor(k).shape) for k in f.keys()}  # noqa: SIM118
-    clips = shapes.pop("starts")[0]
+    features = avpet.read_features(out / "bbaf2n.mp4.safetensors")
+    shapes = {k: tuple(v.shape) for k, v in features.features.items()}
+    clips = features.num_clips
     assert clips >= 1 and shapes == {
         "visual_pooled": (clips, 8),
         "audio_pooled": (clips, 8),

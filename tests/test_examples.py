@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 import torch
-from safetensors.torch import load_file
 from test_convert import official_state_dict
 
 import avpet
@@ -49,18 +48,12 @@ def labelled_folder(data_dir, tmp_path_factory) -> Path:
     return root
 
 
-def test_extract_features_writes_every_level(tmp_path):
-    out = tmp_path / "features.safetensors"
-    stdout = run_example("extract_features.py", "--out", out, cwd=tmp_path)
-    features = load_file(out)
-    spec = avpet.get_pretrained_cfg(MODEL).input
-    t, d = spec.num_clips, avpet.create_model(MODEL).cfg.transformer.dim
-    assert features["visual_tokens"].shape == (t, d)
-    assert features["visual_unimodal"].shape == features["audio_multimodal"].shape == (t, d)
-    assert features["visual_bos"].shape == features["audio_bos"].shape == (d,)
-    assert features["visual_cnn"].shape[0] == features["audio_cnn"].shape[0] == t
-    assert all(torch.isfinite(v).all() for v in features.values())
-    assert f"audio_multimodal: [{t}, {d}]" in stdout
+def test_extract_features_to_pandas_and_a_probe(labelled_folder, tmp_path):
+    stdout = run_example("extract_features.py", labelled_folder, cwd=tmp_path)
+    assert stdout.startswith("30 clips of 6 videos, 256 features")  # 5 clips of 0.64 s per 3 s
+    result = last_json(stdout)
+    assert result["classes"] == ["blue", "green"] and result["videos"] == 6
+    assert 0.0 <= result["accuracy"] <= 1.0 and result["chance"] == 0.5
 
 
 def test_linear_probe_reports_an_accuracy(labelled_folder, tmp_path):

@@ -21,6 +21,10 @@ class DataConfig:
         roi: optional crop box in source pixels ``(top, bottom, left, right)`` (rows top:bottom,
             columns left:right), applied before any resize; GRID's mouth: ``(150, 246, 118, 214)``.
             Resolved from the input spec's ``roi`` (the crop the weights were trained on).
+            ``"face"``: the lower face found in each clip (:mod:`avpet.data.face`).
+        roi_frame: the frame size ``(height, width)`` a fixed ``roi`` refers to; frames of another
+            size are refused (:class:`MediaError` naming ``--roi``) instead of cropped wrongly.
+            Resolved from the input spec's ``roi_frame``; ``None``: any frame holding the roi.
         use_test_size: evaluate at ``input.test_size`` instead of ``input.size``.
         scale_jitter: training resizes the shorter side to ``size * U(lo, hi)`` before the crop.
         hflip: training probability of a horizontal flip (one draw per sequence).
@@ -35,7 +39,8 @@ class DataConfig:
     """
 
     input: InputSpec = field(default_factory=InputSpec)
-    roi: tuple[int, int, int, int] | None = None
+    roi: tuple[int, int, int, int] | Literal["face"] | None = None
+    roi_frame: tuple[int, int] | None = None
     use_test_size: bool = False
     scale_jitter: tuple[float, float] = (1.0, 1.25)
     hflip: float = 0.5
@@ -51,7 +56,7 @@ class DataConfig:
 
     def __post_init__(self):
         check_types(self)
-        if self.roi is not None:
+        if self.roi not in (None, "face"):
             top, bottom, left, right = self.roi
             if not (0 <= top < bottom and 0 <= left < right):
                 raise ConfigError(f"roi must be (top, bottom, left, right), got {self.roi}")
@@ -92,13 +97,15 @@ def resolve_data_config(model_or_cfg: Any, **overrides: Any) -> DataConfig:
         cfg = model_or_cfg
     else:
         spec = _input_spec(model_or_cfg)
-        cfg = DataConfig(input=spec, roi=spec.roi)
+        cfg = DataConfig(input=spec, roi=spec.roi, roi_frame=spec.roi_frame)
     own = {f.name for f in dataclasses.fields(DataConfig)}
     spec_overrides = {k: v for k, v in overrides.items() if k not in own}
     unknown = set(spec_overrides) - {f.name for f in dataclasses.fields(InputSpec)}
     if unknown:
         raise ConfigError(f"unknown data config field(s): {sorted(unknown)}")
     data_overrides = {k: v for k, v in overrides.items() if k in own}
+    if "roi" in data_overrides:  # a crop chosen by hand refers to no particular frame size
+        data_overrides.setdefault("roi_frame", None)
     if spec_overrides:
         data_overrides["input"] = dataclasses.replace(cfg.input, **spec_overrides)
     return dataclasses.replace(cfg, **data_overrides)

@@ -74,19 +74,27 @@ class MediaInfo:
     height: int
     fps: float
     frame_times: np.ndarray = field(repr=False, compare=False)
-    video_stream: int
+    video_stream: int | None
     audio_stream: int | None
     audio_rate: int | None
     audio_channels: int | None
     audio_offset: float = 0.0
+    audio_duration: float = 0.0
 
     @property
     def num_frames(self) -> int:
         return len(self.frame_times)
 
     @property
+    def has_video(self) -> bool:
+        return self.video_stream is not None
+
+    @property
     def duration(self) -> float:
-        """Video duration: last frame time plus one nominal frame period."""
+        """Video duration: last frame time plus one nominal frame period; for an audio-only file
+        (``probe(..., audio_only=True)``), the audio track's duration."""
+        if not self.has_video:
+            return self.audio_duration
         return float(self.frame_times[-1]) + 1.0 / self.fps
 
     @property
@@ -109,13 +117,14 @@ def _open_container(path: str, max_pixels: int | None = None) -> av.container.In
         raise MediaError(path, f"not a readable media file ({error})") from error
 
 
-def probe(path: str | Path, max_pixels: int | None = None) -> MediaInfo:
+def probe(path: str | Path, max_pixels: int | None = None, audio_only: bool = False) -> MediaInfo:
     """Open ``path`` with PyAV, pick its streams and index its video frames (demux, no decoding).
 
     Streams: FFmpeg's best video stream and the best audio stream related to it (what ``ffmpeg``
     and decord pick by default). Raises :class:`MediaError` for a missing, non-media or corrupt
     file, one with no decodable video frame, or frames larger than ``max_pixels`` (width x height;
-    default :func:`default_max_pixels`).
+    default :func:`default_max_pixels`). With ``audio_only``, a file without a video stream but
+    with audio is accepted (``has_video`` False, no frames, timeline = the audio track).
     """
     path = str(path)
     max_pixels = default_max_pixels() if max_pixels is None else max_pixels
@@ -127,6 +136,8 @@ def probe(path: str | Path, max_pixels: int | None = None) -> MediaInfo:
         container = _open_container(path)
     try:
         if not container.streams.video:
+            if audio_only and container.streams.audio:
+                return _probe_audio_only(container, path)
             raise MediaError(path, "no video stream")
         video = container.streams.best("video")
         audio = container.streams.best("audio", related=video) if container.streams.audio else None
@@ -163,6 +174,36 @@ def probe(path: str | Path, max_pixels: int | None = None) -> MediaInfo:
         )
     finally:
         container.close()
+
+
+def _probe_audio_only(container: av.container.InputContainer, path: str) -> MediaInfo:
+    """A :class:`MediaInfo` for a file with audio and no video: its duration from the audio
+    packets (the end of the last one), its start at 0."""
+    audio = container.streams.best("audio")
+    end = first = None
+    try:
+        for packet in container.demux(audio):
+            if packet.pts is None:
+                continue
+            first = packet.pts if first is None else min(first, packet.pts)
+            end = max(end or 0, packet.pts + (packet.duration or 0))
+    except _AV_ERRORS as error:
+        raise MediaError(path, f"cannot demux the audio stream ({error})") from error
+    if end is None or end <= first:
+        raise MediaError(path, "audio stream has no samples")
+    return MediaInfo(
+        path=path,
+        format=container.format.name,
+        width=0,
+        height=0,
+        fps=0.0,
+        frame_times=np.zeros(0),
+        video_stream=None,
+        audio_stream=audio.index,
+        audio_rate=audio.codec_context.sample_rate,
+        audio_channels=audio.codec_context.channels,
+        audio_duration=float((end - first) * audio.time_base),
+    )
 
 
 def _video_pts(
@@ -224,7 +265,9 @@ class MediaReader:
 class PyAVReader(MediaReader):
     """Decodes forward from the start in display order; frame ``k`` is the k-th decoded frame.
 
-    Consecutive calls with non-decreasing indices continue the same decoding pass.
+    Consecutive calls continue the same decoding pass as long as no index falls before the first
+    index of the previous call (the frames decoded since then are kept, undecoded to RGB), so
+    overlapping clips read in order decode the file once.
     """
 
     backend = "pyav"
@@ -234,6 +277,7 @@ class PyAVReader(MediaReader):
         self._container: av.container.InputContainer | None = None
         self._decoded: Iterator[av.VideoFrame] | None = None
         self._next = 0
+        self._recent: dict[int, av.VideoFrame] = {}
 
     def _restart(self) -> None:
         self.close()
@@ -242,6 +286,7 @@ class PyAVReader(MediaReader):
         stream.thread_count = self.num_threads
         self._decoded = self._container.decode(stream)
         self._next = 0
+        self._recent = {}
 
     def _stream_position(self) -> int:
         streams = self._container.streams.video
@@ -249,19 +294,18 @@ class PyAVReader(MediaReader):
 
     def frames(self, indices: Sequence[int]) -> torch.Tensor:
         wanted = sorted(set(indices))
-        if self._decoded is None or wanted[0] < self._next:
+        if self._decoded is None or wanted[0] < min(self._recent, default=self._next):
             self._restart()
-        found: dict[int, np.ndarray] = {}
+        self._recent = {i: f for i, f in self._recent.items() if i >= wanted[0]}
         try:
             while self._next <= wanted[-1]:
-                frame = next(self._decoded)
-                if self._next in wanted:
-                    found[self._next] = frame.to_ndarray(format="rgb24")
+                self._recent[self._next] = next(self._decoded)
                 self._next += 1
         except StopIteration:
             pass
         except _AV_ERRORS as error:
             raise MediaError(self.info.path, f"video decoding failed ({error})") from error
+        found = {i: self._recent[i].to_ndarray(format="rgb24") for i in wanted if i in self._recent}
         missing = [i for i in wanted if i not in found]
         if missing:
             raise MediaError(
@@ -273,7 +317,7 @@ class PyAVReader(MediaReader):
     def close(self) -> None:
         if self._container is not None:
             self._container.close()
-        self._container, self._decoded = None, None
+        self._container, self._decoded, self._recent = None, None, {}
 
 
 class DecordReader(MediaReader):
@@ -333,56 +377,93 @@ def _with_timeout(fn: Callable[[], T], timeout: float, path: str) -> T:
 
 
 def decode_audio(info: MediaInfo, sample_rate: int, end: float) -> torch.Tensor:
-    """The chosen audio stream as mono float32 ``[round(end * sample_rate)]`` on the video timeline.
+    """The chosen audio stream as mono float32 ``[round(end * sample_rate)]`` on the video timeline
+    (see :class:`AudioStream`). Raises :class:`MediaError` if the file has no audio stream."""
+    with AudioStream(info, sample_rate) as stream:
+        return stream.read(0, int(round(end * sample_rate)))
+
+
+class AudioStream:
+    """The chosen audio stream of one file as mono float32 at ``sample_rate``, read front to back
+    in pieces on the video timeline: memory holds only what was decoded past the last piece's
+    start, whatever the file's length.
 
     FFmpeg's swresample does the downmix (standard matrix: centre and surrounds at -3 dB, LFE
     dropped) and the resampling. Raises :class:`MediaError` if the file has no audio stream.
     """
-    total = int(round(end * sample_rate))
-    return decode_audio_windows(info, sample_rate, [0], total)[0]
+
+    def __init__(self, info: MediaInfo, sample_rate: int):
+        if info.audio_stream is None:
+            raise MediaError(info.path, "no audio stream")
+        self.info = info
+        self._container = _open_container(info.path)
+        stream = next(s for s in self._container.streams.audio if s.index == info.audio_stream)
+        self._chunks = self._decode(stream, sample_rate)
+        self._buffer = np.zeros(0, dtype=np.float32)
+        self._start = int(round(info.audio_offset * sample_rate))  # timeline sample of buffer[0]
+        self._last = -(2**62)  # the last read's begin
+
+    def _decode(self, stream: av.AudioStream, sample_rate: int) -> Iterator[np.ndarray]:
+        resampler = av.AudioResampler(format="flt", layout="mono", rate=sample_rate)
+        try:
+            for frame in self._container.decode(stream):
+                for chunk in resampler.resample(frame):
+                    yield chunk.to_ndarray().reshape(-1)
+            for chunk in resampler.resample(None):
+                yield chunk.to_ndarray().reshape(-1)
+        except _AV_ERRORS as error:
+            raise MediaError(self.info.path, f"audio decoding failed ({error})") from error
+
+    def read(self, begin: int, length: int) -> torch.Tensor:
+        """Samples ``[begin, begin + length)`` of the timeline ``[length]`` (zeros where the track
+        starts late or ends early). ``begin`` may not decrease from one call to the next."""
+        if begin < self._last:
+            raise ValueError(f"AudioStream reads forward only ({begin} < {self._last})")
+        self._last = begin
+        pieces = [self._buffer]
+        end = self._start + len(self._buffer)
+        for chunk in self._chunks if end < begin + length else ():
+            pieces.append(chunk)
+            end += len(chunk)
+            if end >= begin + length:
+                break
+        self._buffer = np.concatenate(pieces) if len(pieces) > 1 else self._buffer
+        out = np.zeros(length, dtype=np.float32)
+        _place(out, self._buffer, self._start - begin)
+        drop = min(max(begin - self._start, 0), len(self._buffer))
+        self._buffer, self._start = self._buffer[drop:], self._start + drop
+        return torch.from_numpy(out)
+
+    def close(self) -> None:
+        """Release the decoder (idempotent)."""
+        self._chunks.close()
+        self._container.close()
+
+    def __enter__(self) -> AudioStream:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def decode_audio_windows(
     info: MediaInfo, sample_rate: int, begins: Sequence[int], length: int
 ) -> torch.Tensor:
     """Windows of ``length`` samples starting at sample ``begins[k]`` of the video timeline, as
-    mono float32 ``[K, length]`` (zeros where the audio track starts late or ends early).
-
-    The stream is decoded forward and only the windows are kept, so memory does not grow with
-    the file's duration. Raises :class:`MediaError` if the file has no audio stream.
-    """
-    if info.audio_stream is None:
-        raise MediaError(info.path, "no audio stream")
-    out = np.zeros((len(begins), length), dtype=np.float32)
-    total = max(begins, default=0) + length
-    container = _open_container(info.path)
-    try:
-        stream = next(s for s in container.streams.audio if s.index == info.audio_stream)
-        resampler = av.AudioResampler(format="flt", layout="mono", rate=sample_rate)
-        position = int(round(info.audio_offset * sample_rate))
-        for frame in container.decode(stream):
-            for chunk in resampler.resample(frame):
-                position = _place(out, begins, chunk.to_ndarray().reshape(-1), position)
-            if position >= total:
-                break
-        else:
-            for chunk in resampler.resample(None):
-                position = _place(out, begins, chunk.to_ndarray().reshape(-1), position)
-    except _AV_ERRORS as error:
-        raise MediaError(info.path, f"audio decoding failed ({error})") from error
-    finally:
-        container.close()
-    return torch.from_numpy(out)
+    mono float32 ``[K, length]`` (zeros where the audio track starts late or ends early): one
+    forward pass of an :class:`AudioStream`, so memory does not grow with the file's duration."""
+    out = torch.zeros(len(begins), length)
+    with AudioStream(info, sample_rate) as stream:
+        for k in sorted(range(len(begins)), key=begins.__getitem__):
+            out[k] = stream.read(begins[k], length)
+    return out
 
 
-def _place(out: np.ndarray, begins: Sequence[int], samples: np.ndarray, position: int) -> int:
-    """Copy the part of ``samples`` (timeline samples from ``position`` on) that falls in window
-    ``k`` (``begins[k]`` to ``begins[k] + out.shape[1]``) into ``out[k]``; the next position."""
-    for row, begin in zip(out, begins, strict=True):
-        lo = max(position, begin)
-        hi = min(position + len(samples), begin + len(row))
-        if hi > lo:
-            row[lo - begin : hi - begin] = samples[lo - position : hi - position]
+def _place(out: np.ndarray, samples: np.ndarray, position: int) -> int:
+    """Copy ``samples`` into ``out`` at ``position`` (clipped to its bounds); the next position."""
+    lo, hi = max(position, 0), min(position + len(samples), len(out))
+    if hi > lo:
+        out[lo:hi] = samples[lo - position : hi - position]
     return position + len(samples)
 
 
@@ -399,7 +480,13 @@ def open_media(
     PyAV when decord is not installed, raises, or exceeds ``timeout`` seconds; other containers
     go to PyAV. ``"decord"`` and ``"pyav"`` force one decoder.
     """
-    info = probe(path, max_pixels)
+    return reader_for(probe(path, max_pixels), backend, num_threads, timeout)
+
+
+def reader_for(
+    info: MediaInfo, backend: Backend = "auto", num_threads: int = 1, timeout: float = 60.0
+) -> MediaReader:
+    """A reader for the probed file ``info`` (see :func:`open_media`)."""
     if backend == "pyav" or (backend == "auto" and info.format not in DECORD_FORMATS):
         return PyAVReader(info, num_threads)
     if backend not in ("auto", "decord"):

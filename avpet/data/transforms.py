@@ -8,7 +8,7 @@ clips, so the clips of a sequence stay comparable; spectrogram masks are drawn p
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
@@ -18,6 +18,7 @@ from torch import nn
 from ..config import InputSpec
 from ..errors import MediaError
 from .config import DataConfig
+from .face import FaceTracker
 
 
 class LogMel(nn.Module):
@@ -52,7 +53,9 @@ class LogMel(nn.Module):
 @dataclass(frozen=True)
 class Geometry:
     """Per-sequence visual geometry in resized pixels: resize to ``(height, width)``, crop a
-    ``size`` square at ``(top, left)``, then flip if ``flip``."""
+    ``size`` square at ``(top, left)``, then flip if ``flip``. ``face``: with ``roi="face"``, the
+    tracker that crops each clip to its lower face first (a square, resized to ``height x
+    width``)."""
 
     height: int
     width: int
@@ -60,6 +63,7 @@ class Geometry:
     left: int
     size: int
     flip: bool
+    face: FaceTracker | None = field(default=None, compare=False)
 
 
 class ClipTransform:
@@ -76,8 +80,19 @@ class ClipTransform:
         self, path: str, height: int, width: int, generator: torch.Generator | None = None
     ) -> Geometry:
         """Draw (training) or compute (evaluation) the crop of a ``height x width`` source."""
-        if self.cfg.roi is not None:
+        face = FaceTracker(path) if self.cfg.roi == "face" else None
+        if face is not None:
+            height = width = self.cfg.eval_size  # a square crop of any side
+        elif self.cfg.roi is not None:
             top, bottom, left, right = self.cfg.roi
+            if self.cfg.roi_frame not in (None, (height, width)):
+                frame_h, frame_w = self.cfg.roi_frame
+                raise MediaError(
+                    path,
+                    f"the crop {self.cfg.roi} the weights were trained on refers to "
+                    f"{frame_w}x{frame_h} frames, not {width}x{height}; choose one with "
+                    "--roi none, --roi TOP BOTTOM LEFT RIGHT or --roi face",
+                )
             if bottom > height or right > width:
                 raise MediaError(
                     path, f"roi {self.cfg.roi} lies outside the {width}x{height} frame"
@@ -97,11 +112,13 @@ class ClipTransform:
             flip = _uniform(generator) < self.cfg.hflip
         else:
             top, left, flip = (rh - size) // 2, (rw - size) // 2, False
-        return Geometry(rh, rw, top, left, size, flip)
+        return Geometry(rh, rw, top, left, size, flip, face)
 
     def visual(self, frames: torch.Tensor, geometry: Geometry) -> torch.Tensor:
         """uint8 RGB frames ``[F, H, W, 3]`` → normalised float clip ``[3, F, S, S]``."""
-        if self.cfg.roi is not None:
+        if geometry.face is not None:
+            frames = geometry.face.crop(frames)
+        elif self.cfg.roi is not None:
             top, bottom, left, right = self.cfg.roi
             frames = frames[:, top:bottom, left:right]
         x = frames.permute(0, 3, 1, 2)

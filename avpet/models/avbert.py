@@ -348,11 +348,12 @@ register_models(AVBert, VARIANTS)
 
 # Rows 150:246, columns 118:214 of GRID's 288×360 frames: the speaker's mouth (SPEC §5).
 GRID_MOUTH = (150, 246, 118, 214)
+GRID_FRAME = (288, 360)
 
 register_pretrained(
     "avpet_small_mid_lowrank",
     PretrainedCfg(
-        input=replace(SIZES["small"][1], roi=GRID_MOUTH),
+        input=replace(SIZES["small"][1], roi=GRID_MOUTH, roi_frame=GRID_FRAME),
         hf_hub_id="avpet/avpet_small_mid_lowrank.grid_s1",
         license="cc-by-4.0",
         tag="grid_s1",

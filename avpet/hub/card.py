@@ -70,7 +70,8 @@ def render_model_card(
         + _audio_front_end(spec)
         + (
             f" Frames are first cropped to rows {spec['roi'][0]}:{spec['roi'][1]}, columns "
-            f"{spec['roi'][2]}:{spec['roi'][3]} of the source frame (the crop trained on)."
+            f"{spec['roi'][2]}:{spec['roi'][3]} of the source frame (the crop trained on)"
+            + _roi_frame(spec)
             if spec.get("roi")
             else ""
         ),
@@ -88,6 +89,17 @@ def render_model_card(
     ]
     body = "\n\n".join(sections)
     return str(ModelCard(f"---\n{data.to_yaml()}\n---\n\n{body}\n"))
+
+
+def _roi_frame(spec: dict) -> str:
+    """Where the crop applies: frames of the size it refers to (``InputSpec.roi_frame``)."""
+    if not spec.get("roi_frame"):
+        return "."
+    height, width = spec["roi_frame"]
+    return (
+        f", of {width}x{height} frames; `avpet extract` applies it only to frames of that size "
+        "(other videos: `--roi none`, `--roi TOP BOTTOM LEFT RIGHT` or `--roi face`)."
+    )
 
 
 def _audio_front_end(spec: Mapping[str, Any]) -> str:

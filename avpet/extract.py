@@ -27,6 +27,7 @@ from .errors import ConfigError, MediaError
 from .features import ExtractCfg, prepare
 from .features.pipeline import run as run_pipeline
 from .features.store import INDEX, Index, save_features
+from .outputs import check_output
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -104,6 +105,8 @@ def run(args: argparse.Namespace) -> int:
     if not swallowed + args.paths:
         raise ConfigError("give at least one PATH (a media file, folder, glob or manifest)")
     sources = find_media(swallowed + args.paths)
+    inputs = [*swallowed, *args.paths, *(s.path for s in sources)]
+    check_output(args.out, inputs, overwrite=True, folder=True)  # never over a video or a file
     index = Index(args.out)
     if not args.overwrite and index.models() - {args.model}:
         raise ConfigError(

@@ -15,7 +15,6 @@ import pytest
 import torch
 from test_convert import official_state_dict
 
-from avpet import extract
 from avpet.cli import main
 from avpet.errors import OutputError
 from avpet.outputs import atomic_directory, atomic_file
@@ -110,61 +109,39 @@ def _extract(clip: str, out: Path, *extra: str) -> list[str]:
     "case, reason",
     [
         ("input", "is an input"),
-        ("directory", "is a directory; give a file name"),
-        ("existing", "already exists; pass --overwrite"),
+        ("file", "is a file; give a folder name"),
+        ("folder", "is an input"),
     ],
 )
 def test_extract_refuses_an_output_it_must_not_write(tmp_path, clip, capsys, case, reason):
-    video = tmp_path / "v.mp4"
+    """--out is a folder of results: never the video, another file, or the input folder."""
+    video = tmp_path / "videos" / "v.mp4"
+    video.parent.mkdir()
     shutil.copy(clip, video)
-    out = {"input": video, "directory": tmp_path, "existing": tmp_path / "old.safetensors"}[case]
-    if case == "existing":
-        out.write_bytes(b"an earlier result")
-    before = out.read_bytes() if out.is_file() else None
-    assert main(_extract(str(video), out)) == 3
+    other = tmp_path / "old.safetensors"
+    other.write_bytes(b"an earlier result")
+    given = str(video.parent) if case == "folder" else str(video)
+    out = {"input": video, "file": other, "folder": video.parent}[case]
+    before = {p: p.read_bytes() for p in (video, other)}
+    assert main(_extract(given, out)) == 3
     err = capsys.readouterr().err
     assert err.startswith("avpet extract: error:") and reason in err and "Traceback" not in err
-    assert (out.read_bytes() if out.is_file() else None) == before
+    assert {p: p.read_bytes() for p in (video, other)} == before
+    assert sorted(os.listdir(video.parent)) == ["v.mp4"]
 
 
-def test_two_extracts_on_one_out_do_not_both_succeed(tmp_path, clip, monkeypatch, capsys):
-    """The other extract finishes while this one computes, or while it writes: this one is
-    refused, the other's result kept."""
-    out = tmp_path / "f.safetensors"
-    compute, save = extract.extract_features, extract.save_file
+def test_a_full_disk_during_the_write_leaves_no_partial_file(tmp_path, clip, monkeypatch, capsys):
+    from avpet.features import store
 
-    def compute_then_other(*args, **kwargs):
-        result = compute(*args, **kwargs)
-        out.write_bytes(b"the other extract's result")
-        return result
+    out = tmp_path / "features"
 
-    def save_then_other(*args, **kwargs):
-        save(*args, **kwargs)
-        out.write_bytes(b"the other extract's result")
+    def full(tensors, metadata=None):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
-    for target, function, reason in (
-        ("extract_features", compute_then_other, "already exists"),
-        ("save_file", save_then_other, "was created by another writer meanwhile"),
-    ):
-        out.unlink(missing_ok=True)
-        with monkeypatch.context() as patch:
-            patch.setattr(extract, target, function)
-            assert main(_extract(clip, out)) == 3
-        assert reason in capsys.readouterr().err
-        assert out.read_bytes() == b"the other extract's result" and _leftovers(tmp_path) == []
-
-
-def test_a_full_disk_during_the_write_leaves_nothing(tmp_path, clip, monkeypatch, capsys):
-    out = tmp_path / "f.safetensors"
-
-    def full(tensors, filename, metadata=None):
-        Path(filename).write_bytes(b"partial")
-        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), filename)
-
-    monkeypatch.setattr(extract, "save_file", full)
+    monkeypatch.setattr(store, "save", full)
     assert main(_extract(clip, out)) == 3
-    assert "f.safetensors: cannot write (No space left on device)" in capsys.readouterr().err
-    assert os.listdir(tmp_path) == []
+    assert "cannot write (No space left on device)" in capsys.readouterr().err
+    assert _leftovers(tmp_path) == [] and not list(out.glob("*.safetensors"))
 
 
 def _unshare_available() -> bool:
@@ -186,16 +163,17 @@ def test_extract_on_a_real_full_or_read_only_disk(tmp_path, clip, mount, reason)
     command = (
         f"mount -t tmpfs -o {mount} tmpfs {disk} && "
         f"{sys.executable} -m avpet extract {clip} --model avpet_small_mid_lowrank "
-        f"--out {disk}/f.safetensors; echo rc=$?; ls -a {disk}"
+        f"--out {disk}/f; echo rc=$?; ls -aR {disk}"
     )
     done = subprocess.run(
         ["unshare", "-rm", "sh", "-c", command], capture_output=True, text=True, cwd=REPO
     )
     assert "rc=3" in done.stdout, done.stderr[-2000:]
-    message = done.stderr.strip().splitlines()[-1]
-    assert "f.safetensors: cannot write (" in message and reason in message
+    (message,) = [x for x in done.stderr.splitlines() if x.startswith("avpet extract: error")]
+    assert "cannot " in message and reason in message
     assert "Traceback" not in done.stderr
-    assert done.stdout.split("rc=3")[1].split() == [".", ".."]  # nothing left on the disk
+    left = done.stdout.split("rc=3")[1].split()
+    assert not [name for name in left if name.endswith((".tmp", ".safetensors"))]
 
 
 def test_convert_official_keeps_an_existing_repo(tmp_path, capsys):
@@ -237,14 +215,13 @@ def test_pretrain_cache_bad_counts(tmp_path, clip, capsys, argv, reason):
 
 
 def test_extract_of_a_non_utf8_file_name(tmp_path, clip, capsys):
-    """Linux file names may hold any bytes; the output's keys name it with ``\\xNN``."""
-    from safetensors import safe_open
+    """Linux file names may hold any bytes: the output mirrors the name, its metadata names it
+    with ``\\xNN``."""
+    from avpet.features import read_features
 
     video = tmp_path / os.fsdecode(b"clip\xff.mp4")
     shutil.copy(clip, video)
-    out = tmp_path / "f.safetensors"
+    out = tmp_path / "f"
     assert main(_extract(str(video), out)) == 0
-    with safe_open(str(out), "pt") as f:
-        keys, videos = set(f.keys()), json.loads(f.metadata()["videos"])
-    assert f"{tmp_path}/clip\\xff.mp4/visual_bos" in keys
-    assert videos == [f"{tmp_path}/clip\\xff.mp4"]
+    (written,) = out.glob("*.safetensors")
+    assert read_features(written).path == f"{tmp_path}/clip\\xff.mp4"

@@ -15,14 +15,15 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-from safetensors import SafetensorError, safe_open
-from safetensors.torch import save
+from safetensors import SafetensorError
+from safetensors.torch import load, save
 
 from ..errors import MediaError
 from ..outputs import atomic_file, utf8_name
@@ -67,12 +68,14 @@ def save_features(record: VideoFeatures, path: Path) -> None:
 
 
 def read_features(path: str | Path) -> VideoFeatures:
-    """One file written by ``avpet extract`` (:class:`MediaError` if it is not one)."""
+    """One file written by ``avpet extract`` (:class:`MediaError` if it is not one). Read as bytes,
+    so any file name works (safetensors' own reader wants UTF-8 paths)."""
     try:
-        with safe_open(str(path), "pt") as f:
-            metadata = f.metadata() or {}
-            tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118
-    except (OSError, SafetensorError) as error:
+        data = Path(path).read_bytes()
+        size = int.from_bytes(data[:8], "little")
+        metadata = json.loads(data[8 : 8 + size]).get("__metadata__") or {}
+        tensors = load(data)
+    except (OSError, ValueError, AttributeError, SafetensorError) as error:
         raise MediaError(path, f"not a readable features file ({error})") from error
     if metadata.get("format") != FORMAT:
         raise MediaError(path, f"not an avpet features file (format {metadata.get('format')!r})")

@@ -1,5 +1,5 @@
-"""The ``avpet`` command line: ``info``, ``extract``, ``eval``, ``convert-official``,
-``plot-metrics``.
+"""The ``avpet`` command line: ``info``, ``extract``, ``eval``, ``cache``, ``pretrain``,
+``convert-official``, ``plot-metrics``.
 
 Each subcommand lives in the module that does its work; that module exposes
 ``add_arguments(parser)`` and ``run(args) -> int``. This file only wires them together.
@@ -19,6 +19,8 @@ _COMMANDS: dict[str, tuple[str, str]] = {
     "info": ("avpet.cli", "show a model's input spec, pretrained tags and parameter counts"),
     "eval": ("avpet.eval.cli", "frozen-feature benchmarks on real data: GRID words, FSDD digits"),
     "extract": ("avpet.extract", "save a model's features of videos as safetensors"),
+    "cache": ("avpet.data.cache", "decode videos once into a clip file that pretraining reads"),
+    "pretrain": ("avpet.pretrain.cli", "pretrain a backbone (config JSON + section.field=value)"),
     "convert-official": ("avpet.convert", "convert official AVBERT or VATT weights to a hub repo"),
     "plot-metrics": ("avpet.plots", "draw a pretraining run's loss curves (metrics.jsonl) as PNG"),
 }
@@ -83,7 +85,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, rest = parser.parse_known_args(argv)
+    if rest:  # only a command with free-form overrides (``avpet pretrain``) takes the rest
+        if "overrides" not in args:
+            parser.error(f"unrecognized arguments: {' '.join(rest)}")
+        args.overrides = rest
     try:
         return args.run(args)
     except AvpetError as error:

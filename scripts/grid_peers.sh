@@ -15,10 +15,10 @@ for peer in vatt_small:vatt_small mmv_small:mmv_small_tsm_fac; do
     run="runs/grid_${short}_s$seed"
     clips="runs/grid_s1/train_views4_$short.safetensors"
     [ -f "$clips" ] ||
-        python -m avpet.pretrain.cache runs/grid_s1/train.csv --model "$model" --num-clips 4 \
+        avpet cache runs/grid_s1/train.csv --model "$model" --num-clips 4 \
             --roi 150 246 118 214 --views 4 --num-workers 2 --out "$clips"
     start=$(date +%s)
-    python -m avpet.pretrain "configs/grid_$short.json" train.seed="$seed" train.out_dir="$run"
+    avpet pretrain "configs/grid_$short.json" train.seed="$seed" train.out_dir="$run"
     echo "pretraining: $(( ($(date +%s) - start) / 60 )) min" | tee "$run/pretrain_minutes.txt"
     bash scripts/grid_eval.sh "$model" "$run" "$seed"
 done

@@ -10,10 +10,10 @@ seed="${SEED:-0}"
 run="runs/grid_small_3k_s$seed"
 python scripts/grid_split.py "$data/grid_s1" --split 0.8 --out runs/grid_s1
 [ -f runs/grid_s1/train_views4.safetensors ] ||
-    python -m avpet.pretrain.cache runs/grid_s1/train.csv --model avpet_small_mid_lowrank \
+    avpet cache runs/grid_s1/train.csv --model avpet_small_mid_lowrank \
         --roi 150 246 118 214 --views 4 --num-workers 2 --out runs/grid_s1/train_views4.safetensors
 start=$(date +%s)
-python -m avpet.pretrain configs/grid_small.json train.seed="$seed" train.out_dir="$run"
+avpet pretrain configs/grid_small.json train.seed="$seed" train.out_dir="$run"
 echo "pretraining: $(( ($(date +%s) - start) / 60 )) min" | tee "$run/pretrain_minutes.txt"
 bash scripts/grid_eval.sh avpet_small_mid_lowrank "$run" "$seed"
 [ "$seed" = 0 ] || exit 0

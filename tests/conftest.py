@@ -1,4 +1,4 @@
-"""Shared fixtures: where the real data lives (``AVPET_DATA`` or ``../shared/data``)."""
+"""Shared fixtures and helpers: where the real data lives (``AVPET_DATA`` or ``../shared/data``)."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ import os
 from pathlib import Path
 
 import pytest
+
+from avpet.data.grid import find_clips
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -26,3 +28,9 @@ def data_dir() -> Path:
     if not (root / "grid_s1").is_dir():
         pytest.skip(f"real data not found at {root}: set AVPET_DATA to the shared data folder")
     return root
+
+
+@pytest.fixture(scope="session")
+def grid_clips(data_dir) -> list:
+    """Every GRID s1 sentence of the real data (:func:`avpet.data.grid.find_clips`)."""
+    return find_clips(data_dir / "grid_s1" / "video")

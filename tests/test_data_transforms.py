@@ -11,6 +11,7 @@ import torchaudio
 import avpet
 from avpet.config import InputSpec
 from avpet.data import DataConfig, LogMel, create_transform, resolve_data_config
+from avpet.data.grid import GRID_MOUTH
 from avpet.errors import ConfigError, MediaError
 
 SMALL = avpet.get_pretrained_cfg("avpet_small_mid_lowrank").input
@@ -79,7 +80,7 @@ def test_flip_mirrors_the_crop():
 
 
 def test_roi_crops_source_pixels_first():
-    cfg = DataConfig(input=SMALL, roi=(150, 246, 118, 214))
+    cfg = DataConfig(input=SMALL, roi=GRID_MOUTH)
     frames = torch.zeros(8, 288, 360, 3, dtype=torch.uint8)
     frames[:, 150:246, 118:214] = 255  # the mouth box is white, the rest black
     t = create_transform(cfg)

@@ -1,4 +1,4 @@
-"""GRID protocol: align parsing, the fixed split, word windows, and the benchmark end to end."""
+"""GRID benchmark: features at every level, probes on training clips only, retrieval, the CLI."""
 
 import json
 
@@ -7,82 +7,23 @@ import pytest
 import torch
 
 from avpet.cli import main
-from avpet.errors import ConfigError, MediaError
+from avpet.data.cache import ClipCache
+from avpet.data.config import resolve_data_config
+from avpet.data.grid import PROBE_CLIPS, PROBED, split_clips, subset
+from avpet.data.transforms import create_transform
+from avpet.errors import ConfigError
 from avpet.eval import features, grid, probe
+from avpet.eval.features import load_model
 
 PEERS = ("vatt_small", "mmv_small_tsm_fac")
 
 
-@pytest.fixture(scope="module")
-def clips(data_dir):
-    return grid.find_clips(data_dir / "grid_s1" / "video")
-
-
-def test_read_align_drops_silences_and_converts_units(data_dir):
-    words = grid.read_align(data_dir / "grid_s1" / "align" / "bbaf2n.align")
-    assert [w.text for w in words] == ["bin", "blue", "at", "f", "two", "now"]
-    assert words[1].start == pytest.approx(29500 / 25000)
-    assert words[1].end == pytest.approx(34000 / 25000)
-
-
-def test_read_align_rejects_bad_files(tmp_path):
-    bad = tmp_path / "x.align"
-    bad.write_text("0 100 sil\n100 200 bin\n")
-    with pytest.raises(MediaError, match="x.align.*expected 6 words"):
-        grid.read_align(bad)
-    bad.write_text("0 abc bin\n")
-    with pytest.raises(MediaError, match="line 1"):
-        grid.read_align(bad)
-
-
-def test_clip_without_align_is_named(tmp_path, data_dir):
-    (tmp_path / "video").mkdir()
-    (tmp_path / "align").mkdir()
-    src = data_dir / "grid_s1" / "video" / "bbaf2n.mp4"
-    (tmp_path / "video" / "bbaf2n.mp4").symlink_to(src)
-    with pytest.raises(MediaError, match="bbaf2n.mp4: no align file"):
-        grid.find_clips(tmp_path / "video")
-
-
-def test_split_is_fixed_disjoint_and_independent_of_other_clips(clips):
-    train, test = grid.split_clips(clips, 0.8)
-    train_ids, test_ids = {c.id for c in train}, {c.id for c in test}
-    assert not train_ids & test_ids
-    assert train_ids | test_ids == {c.id for c in clips}
-    assert 0.75 < len(train) / len(clips) < 0.85
-    # the same split again, and on a shuffled subset: membership depends on the id alone
-    again = grid.split_clips(list(reversed(clips[::3])), 0.8)
-    assert {c.id for c in again[0]} == train_ids & {c.id for c in clips[::3]}
-    with pytest.raises(ConfigError):
-        grid.split_clips(clips, 1.0)
-
-
-def test_word_slots_hold_the_probed_words():
-    assert grid.word_slots(4) == [1, 2, 3, 4]
-    assert grid.word_slots(5) == [1, 2, 3, 4, 5]
-    assert grid.word_slots(6) == [0, 1, 2, 3, 4, 5]
-    for bad in (3, 7):
-        with pytest.raises(ConfigError):
-            grid.word_slots(bad)
-
-
-def test_clips_are_centred_on_their_words(clips):
-    clip = clips[0]
-    starts = grid.clip_starts(clip, [1, 3], clip_seconds=0.64)
-    for start, slot in zip(starts, [1, 3], strict=True):
-        assert start + 0.32 == pytest.approx(clip.words[slot].centre)
-
-
 @pytest.mark.slow
-def test_random_init_end_to_end_and_probe_never_sees_test(clips, monkeypatch, tmp_path):
+def test_random_init_end_to_end_and_probe_never_sees_test(grid_clips, monkeypatch, tmp_path):
     """A random-init model through the real pipeline: metric ranges, retrieval near chance, and
     every probe fit sees training rows only; then the same clips with ``--level select``."""
-    from avpet.data.config import resolve_data_config
-    from avpet.data.transforms import create_transform
-    from avpet.eval.features import load_model
-
-    train, test = grid.split_clips(clips, 0.8)
-    train, test = grid.subset(train, 20), grid.subset(test, 16)
+    train, test = split_clips(grid_clips, 0.8)
+    train, test = subset(train, 20), subset(test, 16)
     fitted = []
     real_fit = probe._fit
 
@@ -94,11 +35,12 @@ def test_random_init_end_to_end_and_probe_never_sees_test(clips, monkeypatch, tm
     model = load_model("avpet_small_mid_lowrank", False, seed=0)
     transform = create_transform(resolve_data_config(model, backend="pyav"))
     one_c = probe.ProbeCfg(cs=(1.0,))
+    cache = ClipCache(tmp_path, transform.cfg)
     metrics, scores = grid.evaluate(
-        model, train, test, transform, "unimodal", one_c, all_levels=True, cache=tmp_path
+        model, train, test, transform, "unimodal", one_c, all_levels=True, cache=cache
     )
     for key in ("visual", "audio"):
-        for slot in grid.PROBED:
+        for slot in PROBED:
             assert 0.0 <= metrics[f"{key}_{slot}_acc"] <= 1.0
             assert metrics["levels"]["cnn"][f"{key}_{slot}_acc"] >= 0.0
     assert set(metrics["levels"]) == {"cnn", "tokens", "unimodal", "multimodal", "bos"}
@@ -110,7 +52,7 @@ def test_random_init_end_to_end_and_probe_never_sees_test(clips, monkeypatch, tm
     assert len(fitted) == 30 and all(len(x) == 20 for x in fitted)
 
     fitted.clear()
-    selected, _ = grid.evaluate(model, train, test, transform, "select", one_c, cache=tmp_path)
+    selected, _ = grid.evaluate(model, train, test, transform, "select", one_c, cache=cache)
     assert selected["level"] == "select" and set(selected["levels"]) == set(metrics["levels"])
     assert selected["selected"]["retrieval"] != "cnn"
     for name, level in selected["selected"].items():
@@ -139,7 +81,7 @@ def test_cli_model_prints_json_last_and_plots(data_dir, tmp_path, capsys):
     assert rc == 0
     out = capsys.readouterr().out.strip().splitlines()
     result = json.loads(out[-1])
-    expected = {f"{m}_{s}_acc" for m in ("visual", "audio") for s in grid.PROBED}
+    expected = {f"{m}_{s}_acc" for m in ("visual", "audio") for s in PROBED}
     assert expected | {"a2v_r1", "a2v_r5", "v2a_r1", "level", "machine"} <= set(result)
     assert result["level"] == "unimodal" and result["pretrained"] is False
     assert all(0.0 <= result[k] <= 1.0 for k in expected)
@@ -152,7 +94,7 @@ def test_cli_peer_gives_the_avbert_metrics_at_its_default_level(name, data_dir, 
     args = f"--data {data_dir / 'grid_s1'} --limit 6 --probe-c 1.0 --all-levels --json"
     assert main(["eval", "grid", "--model", name, *args.split()]) == 0
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    expected = {f"{m}_{s}_acc" for m in ("visual", "audio") for s in grid.PROBED}
+    expected = {f"{m}_{s}_acc" for m in ("visual", "audio") for s in PROBED}
     retrieval = {"a2v_r1", "a2v_r5", "v2a_r1"}
     assert expected | retrieval | {"chance", "level", "levels", "machine"} <= set(result)
     assert result["model"] == name and result["n_train"] == result["n_test"] == 6
@@ -171,7 +113,7 @@ def test_peer_levels_are_per_clip_in_the_sequence_layout(name):
     spec = model.pretrained_cfg.input
     assert spec.num_clips == 1  # GRID still reads the 4 word clips color..digit
     transform = grid.create_eval_transform(model, backend="pyav")
-    assert transform.cfg.input.num_clips == grid.PROBE_CLIPS == 4
+    assert transform.cfg.input.num_clips == PROBE_CLIPS == 4
     inputs = {
         "visual": torch.rand(2, 3, 3, spec.frames, spec.size, spec.size),
         "audio": torch.randn(2, 3, *spec.audio_shape[1:]),
@@ -205,8 +147,6 @@ def test_peer_without_joint_spaces_defaults_to_pooled():
 
 
 def test_avbert_transform_and_levels_are_unchanged():
-    from avpet.data.config import resolve_data_config
-
     model = features.load_model("avpet_small_mid_lowrank", False, seed=0)
     transform = grid.create_eval_transform(model, backend="pyav")
     assert transform.cfg == resolve_data_config(model, backend="pyav")
@@ -234,33 +174,3 @@ def test_retrieval_embedding_gives_the_mean_clip_cosine():
     mean_cosine = np.einsum("itc,jtc->ij", x, x) / 4
     np.testing.assert_allclose((emb @ emb.T).numpy() / 4, mean_cosine, atol=1e-12)
     assert grid.retrieval_embedding(feats, "bos").shape == (6, 8)
-
-
-def test_decoded_inputs_are_cached_per_transform(clips, tmp_path, monkeypatch):
-    from avpet.data import loader
-    from avpet.data.config import resolve_data_config
-    from avpet.data.transforms import create_transform
-    from avpet.registry import get_pretrained_cfg
-
-    cfg = get_pretrained_cfg("avpet_small_mid_lowrank")
-    transform = create_transform(resolve_data_config(cfg, backend="pyav"))
-    folder = grid.cache_folder(tmp_path, transform)
-    cropped = create_transform(resolve_data_config(cfg, backend="pyav", roi=(150, 246, 118, 214)))
-    assert grid.cache_folder(tmp_path, cropped) != folder
-    decoded = grid.decoded_sequence(clips[0], transform, folder)
-    assert (folder / f"{clips[0].id}.safetensors").is_file()
-
-    def no_decoding(*args, **kwargs):
-        raise AssertionError("decoded again")
-
-    monkeypatch.setattr(loader, "load_sample", no_decoding)
-    cached = grid.decoded_sequence(clips[0], transform, folder)
-    for modality in ("visual", "audio"):
-        assert cached[modality].equal(decoded[modality])
-
-    monkeypatch.undo()  # a truncated cache file is decoded again and replaced, not an error
-    entry = folder / f"{clips[0].id}.safetensors"
-    entry.write_bytes(entry.read_bytes()[:100])
-    again = grid.decoded_sequence(clips[0], transform, folder)
-    assert again["visual"].equal(decoded["visual"])
-    assert grid.decoded_sequence(clips[0], transform, folder)["audio"].equal(decoded["audio"])

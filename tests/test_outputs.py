@@ -13,12 +13,12 @@ from pathlib import Path
 
 import pytest
 import torch
+from avpet.pretrain.cache import main as cache_main
 from test_convert import official_state_dict
 
 from avpet.cli import main
 from avpet.errors import OutputError
 from avpet.outputs import atomic_directory, atomic_file
-from avpet.pretrain.cache import main as cache_main
 
 REPO = Path(__file__).resolve().parents[1]
 

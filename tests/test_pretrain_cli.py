@@ -11,8 +11,8 @@ import sys
 
 import pytest
 
-from avpet.pretrain.__main__ import main
-from avpet.pretrain.cache import build_cache
+from avpet.data.cache import build_cache
+from avpet.pretrain.cli import main
 from avpet.pretrain.metrics import read_metrics
 
 pytestmark = pytest.mark.slow

@@ -10,8 +10,10 @@ import pytest
 
 from avpet.config import InputSpec
 from avpet.data import DataConfig
+from avpet.cli import main as avpet_main
 from avpet.errors import ConfigError
-from avpet.pretrain.__main__ import split_overrides
+from avpet.pretrain.cli import main as pretrain_main
+from avpet.pretrain.cli import split_overrides
 from avpet.pretrain.config import PretrainCfg, load_config, save_config
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
@@ -144,3 +146,19 @@ def test_input_spec_bounds_the_whole_sequence():
 def test_data_config_types_and_bounds(field, value, reason):
     with pytest.raises(ConfigError, match=re.escape(reason)):
         DataConfig(**{field: value})
+    "run", [lambda argv: avpet_main(["pretrain", *argv]), pretrain_main], ids=["avpet", "python-m"]
+)
+def test_avpet_pretrain_and_python_m_take_the_same_arguments(run, capsys):
+    """``avpet pretrain`` is ``python -m avpet.pretrain``: overrides in both spellings,
+    ``--print-config``, a bad value named on stderr."""
+    assert run(["--print-config", "train.seed=3", "--optim.lr", "0.01"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["train"]["seed"] == 3 and printed["optim"]["lr"] == 0.01
+    assert run(["optim.lr=x"]) == 3
+    assert "optim.lr" in capsys.readouterr().err
+
+
+def test_other_commands_still_refuse_unknown_arguments(capsys):
+    with pytest.raises(SystemExit):
+        avpet_main(["info", "avpet_small_mid_lowrank", "train.seed=3"])
+    assert "unrecognized arguments: train.seed=3" in capsys.readouterr().err

@@ -17,14 +17,14 @@ import pytest
 import torch
 
 import avpet
-from avpet.pretrain.cache import build_cache
+from avpet.data.cache import build_cache
+from avpet.data.grid import GRID_MOUTH
 from avpet.pretrain.checkpoint import latest_checkpoint, load_checkpoint
 from avpet.pretrain.metrics import read_metrics
 
 pytestmark = pytest.mark.slow
 
 MODEL = "avpet_small_mid_lowrank"
-GRID_MOUTH = "[150,246,118,214]"
 
 
 def _torchrun(out_dir: Path, train: Path, *overrides: str) -> list[str]:
@@ -98,9 +98,7 @@ def grid_cache(data_dir, tmp_path_factory) -> Path:
     """12 real GRID sequences decoded once for the small model (mouth region): 3 steps of
     2 ranks x 2 sequences per epoch, so checkpoints every 2 steps fall mid-epoch."""
     out = tmp_path_factory.mktemp("cache") / "grid12.safetensors"
-    return build_cache(
-        data_dir / "grid_s1" / "video", MODEL, out, limit=12, roi=(150, 246, 118, 214)
-    )
+    return build_cache(data_dir / "grid_s1" / "video", MODEL, out, limit=12, roi=GRID_MOUTH)
 
 
 def test_two_ranks_loss_falls_on_grid_videos_and_export_loads(data_dir, tmp_path):
@@ -115,7 +113,7 @@ def test_two_ranks_loss_falls_on_grid_videos_and_export_loads(data_dir, tmp_path
             manifest,
             f"train.max_steps={steps}",
             f"train.ckpt_every={steps}",
-            f"data.roi={GRID_MOUTH}",
+            f"data.roi={list(GRID_MOUTH)}",
             "data.augment=false",
             "optim.lr=1e-3",
             "optim.warmup_steps=2",

@@ -16,12 +16,11 @@ from test_pretrain_ddp import _run, _torchrun
 import avpet
 from avpet.config import InputSpec
 from avpet.data import VideoDataset, resolve_data_config
+from avpet.data.cache import ClipFile, build_cache
 from avpet.errors import ConfigError, MediaError
 from avpet.pretrain import checkpoint
-from avpet.pretrain.__main__ import main
-from avpet.pretrain.cache import build_cache
+from avpet.pretrain.cli import main
 from avpet.pretrain.config import TASK_NAMES, load_config
-from avpet.pretrain.data import TensorClips
 from avpet.pretrain.metrics import read_metrics
 from avpet.pretrain.tasks import TASKS, AVBertPretrainer, ContrastiveTask, create_task
 
@@ -93,7 +92,7 @@ def test_videos_and_caches_give_each_peer_its_audio(name, data_dir, tmp_path):
     manifest = _manifest(data_dir, tmp_path, 2)
     item = VideoDataset(manifest, resolve_data_config(spec), is_training=True)[0]
     assert tuple(item["audio"].shape) == expected and item["audio"].abs().sum() > 0
-    clips = TensorClips(build_cache(manifest, name, tmp_path / "c.safetensors", limit=2), spec)
+    clips = ClipFile(build_cache(manifest, name, tmp_path / "c.safetensors", limit=2), spec)
     assert tuple(clips.audio.shape) == (2, *expected)
     with torch.no_grad():
         out = backbone.forward_features(visual=clips.visual, audio=clips.audio)
@@ -184,9 +183,9 @@ def test_a_peer_trains_on_avbert_sequences(data_dir, tmp_path, monkeypatch):
     manifest = _manifest(data_dir, tmp_path, 4)
     cache = build_cache(manifest, name, tmp_path / "seq.safetensors", num_clips=4)
     spec = avpet.create_model(name).pretrained_cfg.input
-    assert tuple(TensorClips(cache, replace(spec, num_clips=4)).visual.shape[:2]) == (4, 4)
+    assert tuple(ClipFile(cache, replace(spec, num_clips=4)).visual.shape[:2]) == (4, 4)
     with pytest.raises(ConfigError, match=r"visual clips are \(4, 3, 8, 64, 64\)"):
-        TensorClips(cache, spec)
+        ClipFile(cache, spec)
     with pytest.raises(ConfigError, match="num_clips must be in 1..21"):
         build_cache(manifest, name, tmp_path / "none.safetensors", num_clips=0)
 

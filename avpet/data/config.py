@@ -19,7 +19,8 @@ class DataConfig:
     Attributes:
         input: the model's input spec (clips, frames, fps, sizes, mean/std, audio front end).
         roi: optional crop box in source pixels ``(top, bottom, left, right)`` (rows top:bottom,
-            columns left:right), applied before any resize; GRID's mouth: ``(150, 246, 118, 214)``.
+            columns left:right), applied before any resize; GRID's mouth:
+            :data:`avpet.data.grid.GRID_MOUTH`.
             Resolved from the input spec's ``roi`` (the crop the weights were trained on).
             ``"face"``: the lower face found in each clip (:mod:`avpet.data.face`).
         roi_frame: the frame size ``(height, width)`` a fixed ``roi`` refers to; frames of another

@@ -1,13 +1,17 @@
-"""``VideoDataset``: a folder or CSV manifest of videos as model-ready samples, DataLoader-safe."""
+"""``VideoDataset``: a folder or CSV manifest of videos as model-ready samples, DataLoader-safe;
+``SeededItems``: per-item seeding, so augmentations are a pure function of (seed, epoch, index)."""
 
 from __future__ import annotations
 
 import csv
 import logging
 import math
+import random
 from pathlib import Path
 from typing import Literal
 
+import numpy as np
+import torch
 from torch.utils.data import Dataset
 
 from ..errors import ConfigError, MediaError
@@ -107,3 +111,30 @@ def _read_manifest(manifest: Path) -> list[tuple[str, list[float] | None]]:
             raise MediaError(manifest, f"line {line}: starts must be finite seconds, got {text!r}")
         items.append((str(path), starts))
     return items
+
+
+class SeededItems(Dataset):
+    """Wrap ``dataset`` so item ``i`` of epoch ``e`` sees torch / numpy / python RNGs seeded from
+    ``(seed, e, i)``; the caller's RNG states are left as they were."""
+
+    def __init__(self, dataset: Dataset, seed: int):
+        self.dataset, self.seed, self.epoch = dataset, seed, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, index: int) -> dict:
+        item_seed = int(np.random.SeedSequence([self.seed, self.epoch, index]).generate_state(1)[0])
+        np_state, py_state = np.random.get_state(), random.getstate()
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(item_seed)
+            np.random.seed(item_seed)
+            random.seed(item_seed)
+            try:
+                return self.dataset[index]
+            finally:
+                np.random.set_state(np_state)
+                random.setstate(py_state)

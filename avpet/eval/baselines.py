@@ -1,4 +1,4 @@
-"""Handcrafted features for the probes' reference points (SPEC §5).
+"""Handcrafted features for the probes' reference points (docs/evaluation.md, baselines).
 
 * audio: log-mel statistics, the mean and standard deviation over time of every mel band;
 * visual (GRID): raw grey pixels of the lower face, a few frames evenly spread over the word,
@@ -17,12 +17,12 @@ import torch
 import torch.nn.functional as F
 import torchaudio
 
+from ..data import fsdd
 from ..data.clips import frame_index
+from ..data.grid import GRID_MOUTH, PROBED, SLOTS, GridClip
 from ..data.io import open_media
 from ..errors import ConfigError
 from .features import Progress
-from .grid import PROBED, SLOTS, GridClip, probe_words
-from .probe import ProbeCfg
 
 
 @dataclass(frozen=True)
@@ -43,7 +43,7 @@ class HandcraftedCfg:
     win_seconds: float = 0.025
     hop_seconds: float = 0.010
     log_offset: float = 1e-6
-    roi: tuple[int, int, int, int] = (150, 246, 118, 214)
+    roi: tuple[int, int, int, int] = GRID_MOUTH
     pool: int = 4
     frames_per_word: int = 5
 
@@ -116,28 +116,7 @@ def grid_features(
     }
 
 
-def grid_baseline(
-    train_clips: Sequence[GridClip],
-    test_clips: Sequence[GridClip],
-    cfg: HandcraftedCfg,
-    probe: ProbeCfg,
-) -> dict[str, float]:
-    """``{modality}_{slot}_acc`` of handcrafted features (audio log-mel stats, visual pixels)."""
-    return probe_words(
-        grid_features(train_clips, cfg),
-        grid_features(test_clips, cfg),
-        train_clips,
-        test_clips,
-        probe,
-    )
-
-
-FSDD_RATE = 8000  # FSDD's own sample rate: the baseline reads recordings unresampled
-
-
-def fsdd_features(recordings: Sequence, cfg: HandcraftedCfg) -> np.ndarray:
-    """Log-mel mean+std ``[N, 2 * n_mels]`` of FSDD recordings at their 8 kHz rate."""
-    from .fsdd import read_waveform
-
-    stats = LogMelStats(cfg, sample_rate=FSDD_RATE)
-    return np.stack([stats(read_waveform(r.path, FSDD_RATE)) for r in recordings])
+def fsdd_features(recordings: Sequence[fsdd.Recording], cfg: HandcraftedCfg) -> np.ndarray:
+    """Log-mel mean+std ``[N, 2 * n_mels]`` of FSDD recordings at their own 8 kHz rate."""
+    stats = LogMelStats(cfg, sample_rate=fsdd.SAMPLE_RATE)
+    return np.stack([stats(fsdd.read_waveform(r.path, fsdd.SAMPLE_RATE)) for r in recordings])

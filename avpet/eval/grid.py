@@ -1,7 +1,6 @@
-"""GRID word probes and audio-video retrieval with a frozen model (SPEC §5).
+"""GRID word probes and audio-video retrieval with a frozen model (docs/evaluation.md).
 
-Each clip is one sentence of six words (command, color, prep, letter, digit, adverb), timed by its
-``.align`` file (units of 1/25000 s, ``sil``/``sp`` dropped). One sequence of ``T`` clips is read
+Each clip is one sentence of six words (:mod:`avpet.data.grid`). One sequence of ``T`` clips is read
 per sentence: clip k is centred on word ``first + k``, for the ``T`` consecutive words around
 color..digit (``T = 4``: color, prep, letter, digit). A word's feature is its own clip's feature
 at the chosen level, so the Transformer levels see the word in the context of its neighbours.
@@ -13,199 +12,46 @@ the visual-only and the audio-only sequences clip by clip at the same level
 
 from __future__ import annotations
 
-import hashlib
-import json
+import argparse
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
-from ..config import to_dict
-from ..data.transforms import ClipTransform
-from ..errors import ConfigError, MediaError
-from .features import Progress, modality_levels
+from ..data.cache import ClipCache
+from ..data.config import resolve_data_config
+from ..data.grid import (
+    PROBE_CLIPS,
+    PROBED,
+    SLOTS,
+    GridClip,
+    find_clips,
+    read_sequence,
+    split_clips,
+    subset,
+    word_slots,
+)
+from ..data.transforms import ClipTransform, create_transform
+from ..errors import ConfigError
+from .baselines import HandcraftedCfg, grid_features
+from .features import Progress, check_level, load_model, modality_levels
 from .probe import ProbeCfg, ProbeScore, probe_accuracy
-from .retrieval import retrieval_metrics
+from .retrieval import plot_similarity, retrieval_metrics, similarity
 from .selection import probe_levels, select_retrieval_level
-
-SLOTS = ("command", "color", "prep", "letter", "digit", "adverb")
-PROBED = ("color", "letter", "digit")
-ALIGN_RATE = 25000.0  # .align time units per second
-SILENCE = frozenset({"sil", "sp"})
-PROBE_CLIPS = SLOTS.index(PROBED[-1]) - SLOTS.index(PROBED[0]) + 1  # color..digit
-
-
-@dataclass(frozen=True)
-class Word:
-    """One spoken word: its text and its span in seconds."""
-
-    text: str
-    start: float
-    end: float
-
-    @property
-    def centre(self) -> float:
-        return (self.start + self.end) / 2
-
-
-@dataclass(frozen=True)
-class GridClip:
-    """One GRID sentence: its id (file stem), video path and its six words in slot order."""
-
-    id: str
-    video: Path
-    words: tuple[Word, ...]
-
-    def label(self, slot: str) -> str:
-        return self.words[SLOTS.index(slot)].text
-
-
-def read_align(path: Path) -> tuple[Word, ...]:
-    """The six words of a ``.align`` file (``start end word`` per line, silences dropped)."""
-    try:
-        lines = Path(path).read_text().split("\n")
-    except (OSError, UnicodeDecodeError) as error:
-        raise MediaError(path, f"unreadable align file ({error})") from error
-    words = []
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        parts = line.split()
-        try:
-            start, end, text = int(parts[0]), int(parts[1]), parts[2]
-        except (IndexError, ValueError) as error:
-            raise MediaError(
-                path, f"line {number}: expected 'start end word', got {line!r}"
-            ) from error
-        if end <= start:
-            raise MediaError(path, f"line {number}: word {text!r} ends before it starts")
-        if text not in SILENCE:
-            words.append(Word(text, start / ALIGN_RATE, end / ALIGN_RATE))
-    if len(words) != len(SLOTS):
-        raise MediaError(path, f"expected {len(SLOTS)} words besides sil/sp, found {len(words)}")
-    return tuple(words)
-
-
-def find_clips(video_dir: Path, align_dir: Path | None = None) -> list[GridClip]:
-    """Every ``*.mp4`` of ``video_dir`` with its ``<id>.align`` from ``align_dir`` (default: the
-    ``align`` folder next to ``video_dir``), sorted by id."""
-    video_dir = Path(video_dir)
-    if not video_dir.is_dir():
-        raise MediaError(video_dir, "no such folder of GRID clips")
-    align_dir = Path(align_dir) if align_dir else video_dir.parent / "align"
-    videos = sorted(video_dir.glob("*.mp4"))
-    if not videos:
-        raise MediaError(video_dir, "no .mp4 clips in this folder")
-    clips = []
-    for video in videos:
-        align = align_dir / f"{video.stem}.align"
-        if not align.is_file():
-            raise MediaError(video, f"no align file {align}")
-        clips.append(GridClip(video.stem, video, read_align(align)))
-    return clips
-
-
-def split_unit(clip_id: str) -> float:
-    """A fixed pseudo-random number in [0, 1) for ``clip_id`` (SHA-1 of the id)."""
-    digest = hashlib.sha1(clip_id.encode()).digest()
-    return int.from_bytes(digest[:8], "big") / 2**64
-
-
-def split_clips(
-    clips: Sequence[GridClip], train_fraction: float
-) -> tuple[list[GridClip], list[GridClip]]:
-    """Deterministic train/test split by :func:`split_unit` of each id: disjoint, independent of
-    the order and of which other clips are present."""
-    if not 0 < train_fraction < 1:
-        raise ConfigError(f"--split is the training fraction in (0, 1), got {train_fraction}")
-    train = [c for c in clips if split_unit(c.id) < train_fraction]
-    test = [c for c in clips if split_unit(c.id) >= train_fraction]
-    return train, test
-
-
-def subset(clips: Sequence[GridClip], count: int) -> list[GridClip]:
-    """``count`` clips in :func:`split_unit` order: a fixed pseudo-random pick (ids encode the
-    sentence, so the first ids alphabetically all share a command and colour)."""
-    if count < 1:
-        raise ConfigError(f"--limit must be >= 1, got {count}")
-    return sorted(clips, key=lambda c: split_unit(c.id))[:count]
-
-
-def word_slots(num_clips: int) -> list[int]:
-    """The ``num_clips`` consecutive word slots read per sentence, centred on color..digit."""
-    if not 1 <= num_clips <= len(SLOTS):
-        raise ConfigError(
-            f"GRID sentences have {len(SLOTS)} words; the model wants {num_clips} clips"
-        )
-    if num_clips < PROBE_CLIPS:
-        raise ConfigError(
-            f"one sequence of {num_clips} clips cannot hold {PROBED[0]}..{PROBED[-1]}; "
-            f"GRID word probes need num_clips >= {PROBE_CLIPS}"
-        )
-    begin = SLOTS.index(PROBED[0]) - (num_clips - PROBE_CLIPS) // 2
-    begin = min(max(begin, 0), len(SLOTS) - num_clips)
-    return list(range(begin, begin + num_clips))
 
 
 def create_eval_transform(model: nn.Module, **overrides) -> ClipTransform:
     """The evaluation transform of ``model`` (``overrides``: fields of
     :func:`~avpet.data.config.resolve_data_config`). A peer encodes each clip alone, so its
     sequences hold the ``PROBE_CLIPS`` word clips color..digit whatever its ``num_clips``."""
-    from ..data.config import resolve_data_config
-    from ..data.transforms import create_transform
-
     cfg = resolve_data_config(model, **overrides)
     if model.clips_alone:
         cfg = resolve_data_config(cfg, num_clips=PROBE_CLIPS)
     return create_transform(cfg)
-
-
-def clip_starts(clip: GridClip, slots: Sequence[int], clip_seconds: float) -> list[float]:
-    """Start times of the clips centred on the words of ``slots`` (clamped later by the loader)."""
-    return [clip.words[s].centre - clip_seconds / 2 for s in slots]
-
-
-def decoded_sequence(
-    clip: GridClip, transform: ClipTransform, cache: Path | None = None
-) -> dict[str, torch.Tensor]:
-    """The model input of ``clip`` (``visual``, ``audio``; see :func:`extract`), read from
-    ``cache`` (a folder for this ``transform``: :func:`cache_folder`) when it was decoded before,
-    else decoded (and written there). An unreadable cached file is decoded again and replaced."""
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file, save_file
-
-    from ..data.loader import load_sample
-
-    path = cache / f"{clip.id}.safetensors" if cache else None
-    if path and path.is_file():
-        try:
-            cached = load_file(path)
-        except (OSError, SafetensorError):
-            cached = {}
-        if {"visual", "audio"} <= cached.keys():
-            return cached
-    spec = transform.cfg.input
-    sample = load_sample(
-        clip.video, transform, clip_starts(clip, word_slots(spec.num_clips), spec.clip_seconds)
-    )
-    tensors = {m: sample[m].contiguous() for m in ("visual", "audio")}
-    if path:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_suffix(".partial")
-        save_file(tensors, str(partial))
-        partial.replace(path)
-    return tensors
-
-
-def cache_folder(root: Path, transform: ClipTransform) -> Path:
-    """``root/<hash of the transform's config>``: decoded inputs are shared by every model with
-    the same input spec and crop."""
-    key = json.dumps(to_dict(transform.cfg), sort_keys=True, default=str)
-    return Path(root) / hashlib.sha1(key.encode()).hexdigest()[:16]
 
 
 def extract(
@@ -213,24 +59,31 @@ def extract(
     clips: Sequence[GridClip],
     transform: ClipTransform,
     batch_size: int = 16,
-    cache: Path | None = None,
+    cache: ClipCache | None = None,
 ) -> dict[str, dict[str, np.ndarray]]:
     """Frozen features of ``clips``: ``{modality: {level: array}}`` with clip levels
     ``[N, T, C]`` (position k = word ``word_slots(T)[k]``) and ``bos`` ``[N, D]``.
 
-    ``cache``: a folder of decoded inputs for ``transform`` (see :func:`cache_folder`).
+    ``cache``: decoded inputs kept for ``transform.cfg`` (read, or decoded and written there).
     """
     progress = Progress("grid features", len(clips))
     parts: dict[str, dict[str, list]] = {"visual": {}, "audio": {}}
     for begin in range(0, len(clips), batch_size):
         batch = clips[begin : begin + batch_size]
-        samples = [decoded_sequence(c, transform, cache) for c in batch]
+        samples = [_decoded(c, transform, cache) for c in batch]
         for modality in parts:
             x = torch.stack([s[modality] for s in samples])
             for level, value in modality_levels(model, modality, x).items():
                 parts[modality].setdefault(level, []).append(value.float().numpy())
         progress.update(begin + len(batch))
     return {m: {lvl: np.concatenate(v) for lvl, v in d.items()} for m, d in parts.items()}
+
+
+def _decoded(
+    clip: GridClip, transform: ClipTransform, cache: ClipCache | None
+) -> dict[str, torch.Tensor]:
+    decode = partial(read_sequence, clip, transform)
+    return cache.get(clip.id, decode) if cache else decode()
 
 
 def retrieval_embedding(levels: dict[str, np.ndarray], level: str) -> torch.Tensor:
@@ -295,7 +148,7 @@ def evaluate(
     probe: ProbeCfg,
     all_levels: bool = False,
     batch_size: int = 16,
-    cache: Path | None = None,
+    cache: ClipCache | None = None,
 ) -> tuple[dict, torch.Tensor]:
     """The GRID metrics of a frozen ``model`` and the test audio→video similarity ``[N, N]``.
 
@@ -305,8 +158,6 @@ def evaluate(
     under ``"selected"``); with ``all_levels`` (and ``"select"``) every level the model computes
     is probed, under ``"levels"``. ``cache``: see :func:`extract`.
     """
-    from .retrieval import similarity
-
     if set(c.id for c in train_clips) & set(c.id for c in test_clips):
         raise ConfigError("the training and test clips overlap")
     num_clips = transform.cfg.input.num_clips
@@ -361,3 +212,92 @@ def chance(train_clips: Sequence[GridClip], n_test: int) -> dict[str, float]:
         out[f"{slot}_acc"] = 1 / len(set(labels)) if labels else math.nan
     out.update({"r1": 1 / n_test, "r5": min(5 / n_test, 1.0)})
     return out
+
+
+HELP = "GRID word probes and audio-video retrieval"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """``avpet eval grid``'s own arguments (the common ones: :mod:`avpet.eval.cli`)."""
+    data = parser.add_mutually_exclusive_group(required=True)
+    data.add_argument("--train", type=Path, help="folder of training .mp4 clips (needs --test)")
+    data.add_argument(
+        "--data", type=Path, help="a GRID speaker folder (video/, align/), split by --split"
+    )
+    parser.add_argument("--test", type=Path, help="folder of test .mp4 clips")
+    parser.add_argument(
+        "--split", type=float, default=0.8, help="training fraction with --data (default 0.8)"
+    )
+    parser.add_argument(
+        "--align", type=Path, help="folder of .align files (default: ../align of each clip folder)"
+    )
+    parser.add_argument(
+        "--limit", type=int, help="use N clips of each split (a fixed pseudo-random pick)"
+    )
+    parser.add_argument(
+        "--roi",
+        type=int,
+        nargs=4,
+        metavar=("TOP", "BOTTOM", "LEFT", "RIGHT"),
+        help="crop source pixels before resizing (use the pretraining's crop)",
+    )
+    parser.add_argument(
+        "--backend",
+        choices=("auto", "decord", "pyav"),
+        default="pyav",
+        help="video decoder (default pyav: fastest for reading a few clips per file)",
+    )
+    parser.add_argument(
+        "--plot", type=Path, help="write the test audio-video similarity matrix as PNG here"
+    )
+    parser.add_argument(
+        "--cache",
+        type=Path,
+        help="keep decoded clips here for the next model with the same input spec and crop",
+    )
+
+
+def run(args: argparse.Namespace, probe: ProbeCfg) -> dict:
+    """The metrics of ``avpet eval grid``: a model's (:func:`evaluate`) or, with ``--baseline``,
+    the handcrafted features' word probes."""
+    train, test = _splits(args)
+    if args.baseline:
+        cfg = HandcraftedCfg()
+        return {
+            **probe_words(grid_features(train, cfg), grid_features(test, cfg), train, test, probe),
+            "n_train": len(train),
+            "n_test": len(test),
+        }
+    model = load_model(args.model, args.pretrained, args.seed)
+    crop = {"roi": tuple(args.roi)} if args.roi else {}  # else the crop the weights expect
+    transform = create_eval_transform(model, backend=args.backend, **crop)
+    metrics, scores = evaluate(
+        model,
+        train,
+        test,
+        transform,
+        check_level(model, args.level),
+        probe,
+        args.all_levels,
+        args.batch_size,
+        ClipCache(args.cache, transform.cfg) if args.cache else None,
+    )
+    if args.plot is not None:
+        plot_similarity(scores, args.plot / "grid_similarity.png")
+    return metrics
+
+
+def _splits(args: argparse.Namespace) -> tuple[list[GridClip], list[GridClip]]:
+    """The training and test clips ``--train``/``--test`` or ``--data``/``--split`` name."""
+    if args.train is not None:
+        if args.test is None:
+            raise ConfigError("--train needs --test (or use --data DIR --split FRACTION)")
+        train, test = find_clips(args.train, args.align), find_clips(args.test, args.align)
+    else:
+        if args.test is not None:
+            raise ConfigError("--test goes with --train, not with --data")
+        clips = find_clips(args.data / "video", args.align or args.data / "align")
+        train, test = split_clips(clips, args.split)
+    if args.limit is not None:
+        train, test = subset(train, args.limit), subset(test, args.limit)
+    return train, test

@@ -1,87 +1,8 @@
-"""``python -m avpet.pretrain [CONFIG.json] [--resume | --resume-from PATH] [KEY=VALUE]...``
+"""``python -m avpet.pretrain``: the command ``avpet pretrain`` (:mod:`avpet.pretrain.cli`)."""
 
-KEY is ``section.field``; overrides may also be written ``--section.field value``.
-
-Run it under ``torchrun --nproc_per_node N -m avpet.pretrain ...`` for data-parallel training;
-see docs/pretraining.md.
-"""
-
-from __future__ import annotations
-
-import argparse
-import json
-import os
 import sys
 
-from ..errors import AvpetError, ConfigError, report
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m avpet.pretrain",
-        description="Pretraining: AVBERT (MEP + CPP with CANS negatives) or VATT / MMV "
-        "(contrastive NCE), chosen by model.name; any config field can be overridden as "
-        "section.field=value or --section.field value",
-    )
-    parser.add_argument("config", nargs="?", help="a JSON config (default: the built-in defaults)")
-    start = parser.add_mutually_exclusive_group()
-    start.add_argument(
-        "--resume",
-        action="store_true",
-        help="continue from the newest checkpoint in train.out_dir (start fresh if none)",
-    )
-    start.add_argument("--resume-from", metavar="PATH", help="continue from this checkpoint")
-    start.add_argument(
-        "--overwrite",
-        action="store_true",
-        help="start fresh in a train.out_dir that holds an earlier run, deleting that run",
-    )
-    parser.add_argument(
-        "--print-config", action="store_true", help="print the resolved config as JSON and exit"
-    )
-    return parser
-
-
-def split_overrides(tokens: list[str]) -> list[str]:
-    """``["--optim.lr", "1e-3", "train.seed=1", "--train.device=cpu"]`` →
-    ``["optim.lr=1e-3", "train.seed=1", "train.device=cpu"]``."""
-    out, i = [], 0
-    while i < len(tokens):
-        token = tokens[i]
-        if token.startswith("--") and "=" not in token:
-            if i + 1 >= len(tokens):
-                raise ConfigError(f"override {token} has no value")
-            out.append(f"{token[2:]}={tokens[i + 1]}")
-            i += 2
-            continue
-        if "=" not in token:
-            raise ConfigError(f"unexpected argument {token!r}: overrides are section.field=value")
-        out.append(token.removeprefix("--"))
-        i += 1
-    return out
-
-
-def main(argv: list[str] | None = None) -> int:
-    args, rest = build_parser().parse_known_args(argv)
-    if args.config and "=" in args.config:  # no config file, the first token is an override
-        args.config, rest = None, [args.config, *rest]
-    try:
-        from ..config import to_dict
-        from .config import load_config
-        from .train import train
-
-        cfg = load_config(args.config, split_overrides(rest))
-        if args.print_config:
-            print(json.dumps(to_dict(cfg), indent=2))
-            return 0
-        resume = args.resume_from or ("auto" if args.resume else None)
-        final = train(cfg, resume=resume, overwrite=args.overwrite)
-    except AvpetError as error:
-        return report("avpet.pretrain", error)
-    if os.environ.get("RANK", "0") == "0":
-        print(f"exported {final}")
-    return 0
-
+from .cli import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -26,13 +26,14 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from ..config import to_dict
+from ..data.datasets import SeededItems
 from ..errors import CheckpointError, ConfigError, TrainingError
 from ..factory import create_model
 from ..outputs import atomic_directory
 from . import checkpoint as ckpt
 from . import distributed, run_dir
 from .config import PretrainCfg, save_config
-from .data import ResumableSampler, SeededItems, build_dataset
+from .data import ResumableSampler, build_dataset, training_crop
 from .metrics import MetricsLog
 from .optim import build_optimizer, build_scheduler
 from .tasks import create_task
@@ -74,8 +75,9 @@ class _Trainer:
         self.ckpt_dir = self.out / "checkpoints"
         torch.manual_seed(tc.seed)  # identical initial weights on every rank
         backbone = create_model(cfg.model.name)
-        if cfg.data.roi is not None:  # the crop trained on travels with the exported weights
-            spec = replace(backbone.pretrained_cfg.input, roi=cfg.data.roi)
+        roi = training_crop(cfg.data)  # the crop trained on travels with the exported weights
+        if roi is not None:
+            spec = replace(backbone.pretrained_cfg.input, roi=roi)
             backbone.pretrained_cfg = replace(backbone.pretrained_cfg, input=spec)
         pretrainer = create_task(backbone, cfg)
         self.module, self.objective = pretrainer.module.to(ctx.device), pretrainer.objective

@@ -23,11 +23,10 @@ import time
 from pathlib import Path
 
 import torch
+from peak import peak_rss_mib  # benchmarks/peak.py, next to this script
 
 import avpet
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
-from official import (  # noqa: E402
+from avpet.official import (
     build_official_avbert,
     max_output_difference,
     multimodal_output,
@@ -36,7 +35,6 @@ from official import (  # noqa: E402
     paired_models,
     random_inputs,
 )
-from peak import peak_rss_mib  # noqa: E402
 
 IMPLEMENTATIONS = ("official", "avpet", "avpet + torch.compile")
 

@@ -159,14 +159,14 @@ def test_unsafe_or_unreadable_checkpoints(tmp_path):
         load_official(tmp_path / "absent.pyth")
 
 
-# ---- numerical parity with the official implementation (fixture from scripts/official_parity.py)
+# ---- numerical parity with the official implementation (fixture from tools/official_parity.py)
 
 PARITY_FIXTURE = Path(__file__).parent / "fixtures" / "official_parity.safetensors"
 
 
 def _parity_outputs(official_edit=None) -> tuple[dict, dict]:
     """avpet outputs on the fixture's input with its official weights (optionally edited), and
-    the official outputs recorded by scripts/official_parity.py."""
+    the official outputs recorded by tools/official_parity.py."""
     from safetensors import safe_open
 
     from avpet.hub.weights import load_into, unique_state_dict

@@ -1,4 +1,4 @@
-"""benchmarks/grid_ablations.py: resumes finished runs, re-runs stale ones, writes its table."""
+"""experiments/grid_ablations.py: resumes finished runs, re-runs stale ones, writes its table."""
 
 import argparse
 import importlib.util
@@ -9,7 +9,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 spec = importlib.util.spec_from_file_location(
-    "grid_ablations", ROOT / "benchmarks" / "grid_ablations.py"
+    "grid_ablations", ROOT / "experiments" / "grid_ablations.py"
 )
 ablations = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(ablations)

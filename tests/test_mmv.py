@@ -145,8 +145,9 @@ def test_tsm_deflation_turns_the_shift_off():
 def test_bn_relearning_matches_video_net_on_static_clips(backbone):
     """The deflated network's gap to the video network on static clips comes from the temporal
     zero padding (S3D-G) and the zero-filled shifts at the clip ends (TSM); a per-channel affine
-    cannot undo it fully. Measured over seeds 0-2 (scripts/peers_report.py settings): S3D-G keeps
-    4-17 % of the gap, TSM 25-56 %; the bounds below leave margin over seed 0 (17 %, 42-56 %)."""
+    cannot undo it fully. Measured over seeds 0-2 (experiments/peers_report.py settings): S3D-G
+    keeps 4-17 % of the gap, TSM 25-56 %; the bounds below leave margin over seed 0 (17 %,
+    42-56 %)."""
     torch.manual_seed(0)
     frames = 4
     if backbone == "s3d":

@@ -1,7 +1,7 @@
 """Replay a parity record: convert an official checkpoint, run avpet on the official inputs and
 measure the largest absolute difference from the official outputs.
 
-A record is a folder written by the official code (``scripts/official_vatt.py``): the checkpoint
+A record is a folder written by the official code (``tools/official_vatt.py``): the checkpoint
 ``ckpt-1.index`` + ``ckpt-1.data-00000-of-00001`` and ``parity.npz`` holding the inputs
 (``video`` ``[B, T, H, W, 3]``, ``audio`` ``[B, S, 1]``, ``text`` ``[B, L]``) and the outputs
 (``out_<name>``, named as the outputs of avpet's per-clip ``embed_clips``; token outputs exclude

@@ -48,11 +48,12 @@ class DataSection:
 
     ``train`` is a folder of videos or a CSV manifest (decoded with :mod:`avpet.data`), or a clip
     cache (:mod:`avpet.data.cache`, written by ``avpet cache``; it records its crop, which the
-    loop exports with the weights). For videos: ``roi`` crops source pixels (rows top:bottom, columns left:right) before resizing, ``augment``
-    draws random clip starts and augmentations, ``skip_bad_files`` logs and skips unreadable files
-    instead of stopping. ``num_clips`` overrides the model's clips per sequence: a peer (VATT, MMV)
-    contrasts every clip of a batch's ``B·T`` as a sample of its own, so ``num_clips`` 4 trains it
-    on AVBERT's sequences (what the GRID comparison does).
+    loop exports with the weights). For videos: ``roi`` crops source pixels (rows top:bottom,
+    columns left:right) before resizing, ``augment`` draws random clip starts and augmentations,
+    ``skip_bad_files`` logs and skips unreadable files instead of stopping. ``num_clips`` overrides
+    the model's clips per sequence: a peer (VATT, MMV) contrasts every clip of a batch's ``B·T``
+    as a sample of its own, so ``num_clips`` 4 trains it on AVBERT's sequences (what the GRID
+    comparison does).
     """
 
     train: str = ""

@@ -1,8 +1,8 @@
-"""Print avpet's parity with the official VATT on a record written by ``scripts/official_vatt.py``:
+"""Print avpet's parity with the official VATT on a record written by ``tools/official_vatt.py``:
 the largest absolute difference of every output, after converting the record's checkpoint
 without TensorFlow.
 
-    python scripts/official_vatt_parity.py /tmp/vatt_bbs [--json]
+    python tools/official_vatt_parity.py /tmp/vatt_bbs [--json]
 """
 
 from __future__ import annotations

@@ -11,8 +11,8 @@ so the checkpoint keys are the released ones
 (``model/_base_layer/vid_backbone/_base/tx/layers/0/mha/q/kernel``, …). One Adam step with the
 legacy Keras optimizer adds the ``.OPTIMIZER_SLOT`` entries the released files carry.
 
-    python scripts/official_vatt.py --official /tmp/google-research --size full --out /tmp/vatt_bbs
-    python scripts/official_vatt.py --official ... --size tiny --out tests/fixtures/vatt_official
+    python tools/official_vatt.py --official /tmp/google-research --size full --out /tmp/vatt_bbs
+    python tools/official_vatt.py --official ... --size tiny --out tests/fixtures/vatt_official
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Write the GRID train/test split of ``avpet eval grid --split`` as two CSV manifests.
 
-    python scripts/grid_split.py ../shared/data/grid_s1 --split 0.8 --out runs/grid_s1
+    python experiments/grid_split.py ../shared/data/grid_s1 --split 0.8 --out runs/grid_s1
 
 writes ``runs/grid_s1/train.csv`` and ``test.csv`` (a ``path`` column, absolute paths), the same
 hash split the evaluation uses, so pretraining can be restricted to the training clips.

@@ -1,6 +1,6 @@
 """The paper's ablations on GRID s1 at one budget: fusion, sharing and negative samplers.
 
-    python benchmarks/grid_ablations.py --steps 300 --seeds 0 1 2 [--only mid_lowrank_similar]
+    python experiments/grid_ablations.py --steps 300 --seeds 0 1 2 [--only mid_lowrank_similar]
 
 Every variant is ``configs/grid_small.json`` with one change (the model's fusion or sharing, or
 ``negatives.strategy``), pretrained for ``--steps`` steps per seed from the same clip cache,

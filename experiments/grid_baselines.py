@@ -4,7 +4,7 @@ GRID s1 (fixed 0.8 hash split): audio log-mel mean+std and visual raw lower-face
 word, logistic-regression probes; FSDD: log-mel mean+std, leave-one-speaker-out. Each line
 carries the machine it ran on. Usage::
 
-    python benchmarks/grid_baselines.py [--data DIR]  # default: $AVPET_DATA, ../shared/data
+    python experiments/grid_baselines.py [--data DIR]  # default: $AVPET_DATA, ../shared/data
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ loaded with its converted weights. That comparison is too large for a CI fixture
 is what tests/test_convert.py replays.
 
     git clone https://github.com/sangho-vision/avbert /tmp/avbert
-    python scripts/official_parity.py --official /tmp/avbert \
+    python tools/official_parity.py --official /tmp/avbert \
         [--write-fixture tests/fixtures/official_parity.safetensors]
 
 The fixture (official weights, inputs, official outputs) lets tests/test_convert.py guard parity
@@ -38,9 +38,7 @@ from safetensors.torch import save_file
 import avpet
 from avpet.convert.avbert import ALIAS_PREFIXES, convert_state_dict
 from avpet.hub.weights import load_into, unique_state_dict
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from official import Attr, import_official, max_output_difference, official_code  # noqa: E402
+from avpet.official import Attr, import_official, max_output_difference, official_code
 
 TOLERANCE = 1e-4
 # A small Transformer-only configuration: fast on CPU, a fixture of ~200 KB.

@@ -1,6 +1,6 @@
 """Publish trained weights as a hub repo folder (``hub/<name>.<tag>/``) with measured metrics.
 
-    python scripts/publish.py avpet_small_mid_lowrank.grid_s1 \\
+    python tools/publish.py avpet_small_mid_lowrank.grid_s1 \\
         --weights local-dir:runs/grid_small/final \\
         --metrics runs/grid_small/eval_grid.json runs/grid_small/eval_fsdd.json \\
         --training-data "..."

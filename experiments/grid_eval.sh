@@ -5,9 +5,9 @@
 # RUN/eval_grid_random.json and RUN/eval_fsdd.json (each replaced only once its evaluation has
 # succeeded). Usage: grid_eval.sh MODEL RUN SEED.
 set -euo pipefail
-[ $# -eq 3 ] || { echo "usage: scripts/grid_eval.sh MODEL RUN SEED" >&2; exit 2; }
+[ $# -eq 3 ] || { echo "usage: experiments/grid_eval.sh MODEL RUN SEED" >&2; exit 2; }
 model="$1" run="$2" seed="$3"
-[ -d "$run/final" ] || { echo "scripts/grid_eval.sh: $run/final: no exported weights" >&2; exit 1; }
+[ -d "$run/final" ] || { echo "experiments/grid_eval.sh: $run/final: no exported weights" >&2; exit 1; }
 data="${AVPET_DATA:-../shared/data}"
 common=(--data "$data/grid_s1" --split 0.8 --seed "$seed" --cache runs/eval_cache --level select --json)
 

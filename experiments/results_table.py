@@ -1,6 +1,6 @@
 """Print a Markdown table of saved ``avpet eval ... --json`` outputs (one row per file).
 
-    python scripts/results_table.py runs/eval/*.json
+    python experiments/results_table.py runs/eval/*.json
 
 Each file is the stdout of one ``avpet eval`` run; its last line is the JSON object of metrics.
 Rows with the same model and pretrained source (up to the seed in a ``_s<N>`` run folder) but
@@ -34,7 +34,7 @@ COLUMNS = {
 
 def label(result: dict) -> str:
     """The row's model, weights and feature level; a run folder named ``..._s<N>`` (one per seed,
-    as scripts/grid_pretrain.sh writes) is shown as ``_s<seed>`` so that seeds group together."""
+    as experiments/grid_pretrain.sh writes) is shown as ``_s<seed>``, so seeds group together."""
     pretrained = result["pretrained"]
     level = f" at `{result['level']}`" if "level" in result else ""
     if pretrained in (False, "False", None):

@@ -1,7 +1,7 @@
 """Print every number docs/peers.md quotes: VATT / MMV parameter accounting against the papers,
 token counts, deflation + BN re-learning errors, and small-model training-step times.
 
-    python scripts/peers_report.py            # add --no-timing to skip the step timings
+    python experiments/peers_report.py            # add --no-timing to skip the step timings
 """
 
 from __future__ import annotations

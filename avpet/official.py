@@ -1,7 +1,9 @@
 """Build the official AVBERT (sangho-vision/avbert) from a fetched copy, for parity and speed.
 
-Nothing of the official code is copied here: it is imported from the checkout given on the command
-line, with small stand-ins for the two things it needs that are not plain PyTorch: fvcore's
+Used by ``tools/official_parity.py`` and ``benchmarks/bench_official.py`` (docs/hub.md, "Parity
+with the official code"); pyyaml (to read the official config) is needed only there. Nothing of
+the official code is copied here: it is imported from the checkout given on the command line,
+with small stand-ins for the two things it needs that are not plain PyTorch: fvcore's
 ``Registry`` and yacs's ``CfgNode`` (a dict with attribute access, filled from the official
 ``configs/<task>/config.yaml``).
 """
@@ -15,11 +17,11 @@ import types
 from pathlib import Path
 
 import torch
-import yaml
 
-import avpet
-from avpet.convert.avbert import convert_state_dict
-from avpet.hub.weights import load_into
+from .convert.avbert import convert_state_dict
+from .factory import create_model
+from .hub.weights import load_into
+from .registry import get_pretrained_cfg
 
 
 class _Registry:
@@ -97,6 +99,8 @@ def to_attr(data):
 
 def official_config(code: Path, task: str = "kinetics-sounds", **transformer) -> Attr:
     """The official config of ``task`` (its ``config.yaml``), Transformer fields overridable."""
+    import yaml  # optional: only the comparisons with the official code read its YAML configs
+
     cfg = to_attr(yaml.safe_load((code / "configs" / task / "config.yaml").read_text()))
     cfg.TRANSFORMER.update({k.upper(): v for k, v in transformer.items()})
     return cfg
@@ -123,13 +127,13 @@ def paired_models(code: Path, clips: int, seed: int = 0):
                 buffer.uniform_(0.5, 1.5)
             elif name.endswith("running_mean"):
                 buffer.normal_(0, 0.1)
-    ours = avpet.create_model("avpet_mid_lowrank")
+    ours = create_model("avpet_mid_lowrank")
     load_into(ours, convert_state_dict(theirs.state_dict(), "official AVBert"), "official AVBert")
     return theirs, ours
 
 
 def random_inputs(clips: int, batch: int, seed: int = 1):
-    spec = avpet.get_pretrained_cfg("avpet_mid_lowrank").input
+    spec = get_pretrained_cfg("avpet_mid_lowrank").input
     generator = torch.Generator().manual_seed(seed)
     visual = torch.randn(batch, clips, *spec.visual_shape[1:], generator=generator)
     audio = torch.randn(batch, clips, *spec.audio_shape[1:], generator=generator)

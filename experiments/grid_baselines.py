@@ -1,4 +1,4 @@
-"""Handcrafted reference points of SPEC §5, printed as JSON lines (one per benchmark).
+"""Handcrafted reference points (docs/evaluation.md), printed as JSON lines (one per benchmark).
 
 GRID s1 (fixed 0.8 hash split): audio log-mel mean+std and visual raw lower-face pixels of each
 word, logistic-regression probes; FSDD: log-mel mean+std, leave-one-speaker-out. Each line

@@ -1,7 +1,7 @@
 """A Hugging Face Hub on 127.0.0.1 for the tests: stdlib ``http.server``, port 0, no internet.
 
 It serves hub-layout folders (``hub/<name>/`` = one repo: README.md, config.json, weights) with
-the routes huggingface_hub uses (SPEC §7):
+the routes huggingface_hub uses (docs/hub.md):
 
 * ``HEAD|GET /{org}/{repo}/resolve/{rev}/{path}`` with ``X-Repo-Commit``, ``ETag`` (SHA-256),
   ``Content-Length``; 404 with ``X-Error-Code`` ``RepoNotFound`` / ``RevisionNotFound`` /

@@ -1,4 +1,5 @@
-"""Readers on real and deliberately broken files: decord/PyAV parity, stream choice, SPEC §6."""
+"""Readers on real and deliberately broken files: decord/PyAV parity, stream choice, awkward
+input (docs/data.md)."""
 
 from __future__ import annotations
 

@@ -11,7 +11,7 @@ AVBERT = avpet.list_models("avpet_*")
 SMALL = avpet.list_models("avpet_small_*")
 PAPER = [n for n in AVBERT if n not in SMALL]
 
-# SPEC §1: Transformer parameters (embeddings and BOS included) for mid fusion.
+# docs/models.md: Transformer parameters (embeddings and BOS included) for mid fusion.
 MID_COUNTS = {
     "avpet_mid_none": 127_640_064,
     "avpet_mid_layer": 21_321_984,

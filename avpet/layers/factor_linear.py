@@ -1,6 +1,6 @@
 """Low-rank factorized linear layer shared across modalities: ``W_m = U R_m V_mᵀ``.
 
-AVBERT's parameter sharing (SPEC §1): for modality ``m`` (visual 0, audio 1, multimodal 2)
+AVBERT's parameter sharing (docs/models.md): for modality ``m`` (visual 0, audio 1, multimodal 2)
 
     h = V_mᵀ x            private projection to rank O, no bias
     h = h / ‖h‖₂

@@ -1,6 +1,6 @@
 """The pretraining recipe as typed, frozen configuration, loadable from JSON.
 
-Every choice the paper leaves open (SPEC §2 "UNKNOWN") is a field here; docs/pretraining.md gives
+Every choice the paper leaves open is a field here; docs/pretraining.md gives
 each default and why. A config file holds any subset of the sections below; command-line
 overrides name a field by ``section.field`` (``--optim.lr 1e-3`` or ``optim.lr=1e-3``).
 """
@@ -75,7 +75,7 @@ class DataSection:
 
 @dataclass(frozen=True)
 class NegativesCfg:
-    """How MEP picks negatives for each masked position (SPEC §2, CANS)."""
+    """How MEP picks negatives for each masked position (CANS; docs/pretraining.md)."""
 
     strategy: str = "similar"
     num_negatives: int = 16

@@ -6,12 +6,12 @@ matplotlib is optional (``pip install "avpet[plot]"``) and imported only when a 
 from __future__ import annotations
 
 import argparse
-import json
 from collections.abc import Sequence
 from pathlib import Path
 
 from .errors import ConfigError
 from .outputs import atomic_file
+from .pretrain.metrics import read_metrics
 
 DEFAULT_KEYS = ("loss", "mep", "cpp")
 
@@ -25,22 +25,7 @@ def read_curves(path: str | Path, keys: Sequence[str] = DEFAULT_KEYS) -> dict[st
     path = Path(path)
     if path.is_dir():
         path = path / "metrics.jsonl"
-    try:
-        lines = path.read_text().splitlines()
-    except OSError as error:
-        raise ConfigError(f"{path}: cannot read metrics ({error.strerror})") from error
-    records = []
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except (json.JSONDecodeError, RecursionError) as error:
-            reason = error.msg if isinstance(error, json.JSONDecodeError) else "nested too deeply"
-            raise ConfigError(f"{path}: line {number} is not JSON ({reason})") from error
-        if not isinstance(record, dict) or not isinstance(record.get("step"), int):
-            raise ConfigError(f"{path}: line {number} is not an object with an integer 'step'")
-        records.append(record)
+    records = read_metrics(path)
     if not records:
         raise ConfigError(f"{path}: no metrics records (is the run's first log step reached?)")
     present = [k for k in keys if any(k in r for r in records)]

@@ -13,6 +13,7 @@ import torch
 from test_convert import official_state_dict
 
 import avpet
+from avpet.pretrain.metrics import read_metrics
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 MODEL = "avpet_small_mid_lowrank"
@@ -117,7 +118,7 @@ def test_pretrain_own_videos_exports_a_loadable_final(labelled_folder, tmp_path)
         png,
         cwd=tmp_path,
     )
-    records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    records = read_metrics(run_dir / "metrics.jsonl")
     assert [r["step"] for r in records] == [1, 2]
     assert all(math.isfinite(r["loss"]) for r in records)
     assert f"loaded {run_dir / 'final'}" in stdout and "features [1, " in stdout

@@ -9,6 +9,7 @@ import pytest
 from avpet.cli import main
 from avpet.errors import ConfigError
 from avpet.plots import read_curves
+from avpet.pretrain.metrics import read_metrics
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -79,3 +80,15 @@ def test_missing_matplotlib_names_the_extra(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib", None)
     with pytest.raises(ConfigError, match=r'pip install "avpet\[plot\]"'):
         plot_curves({"step": [1], "loss": [1.0]}, tmp_path / "x.png")
+
+
+def test_one_reader_drops_a_cut_last_line_only_when_resuming(tmp_path):
+    """``read_metrics`` is the one reader: plotting refuses a cut line, resume drops it."""
+    metrics = tmp_path / "metrics.jsonl"
+    metrics.write_text('{"step": 1, "loss": 2.0}\n{"step": 2, "lo')
+    assert read_metrics(metrics, cut_short_ok=True) == [{"step": 1, "loss": 2.0}]
+    with pytest.raises(ConfigError, match="line 2 is not JSON"):
+        read_metrics(metrics)
+    metrics.write_text('{"step": 1, "lo\n{"step": 2, "loss": 2.0}\n')  # not a cut: corrupt
+    with pytest.raises(ConfigError, match="line 1 is not JSON"):
+        read_metrics(metrics, cut_short_ok=True)

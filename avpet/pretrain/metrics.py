@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ..errors import OutputError
+from ..errors import ConfigError, OutputError
 from ..outputs import atomic_file
 
 
@@ -47,24 +47,37 @@ class MetricsLog:
             self.writer.close()
 
 
-def read_metrics(path: str | Path) -> list[dict]:
-    """The records of a ``metrics.jsonl`` file, in order."""
-    return [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
+def read_metrics(path: str | Path, cut_short_ok: bool = False) -> list[dict]:
+    """The records of a ``metrics.jsonl`` file, in order: one object with an integer ``step``
+    per line. Raises :class:`ConfigError` naming the file (and line) if it is unreadable or a
+    line is not such an object; with ``cut_short_ok`` a last line without its newline that is not
+    JSON (a write cut short by a killed run) is dropped instead."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as error:
+        raise ConfigError(f"{path}: cannot read metrics ({error.strerror})") from error
+    lines = text.splitlines()
+    records = []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except (json.JSONDecodeError, RecursionError) as error:
+            if cut_short_ok and number == len(lines) and not text.endswith("\n"):
+                break
+            reason = error.msg if isinstance(error, json.JSONDecodeError) else "nested too deeply"
+            raise ConfigError(f"{path}: line {number} is not JSON ({reason})") from error
+        if not isinstance(record, dict) or not isinstance(record.get("step"), int):
+            raise ConfigError(f"{path}: line {number} is not an object with an integer 'step'")
+        records.append(record)
+    return records
 
 
 def _truncate_after(path: Path, step: int) -> None:
     """Drop records of steps after ``step`` (atomically); a fresh run (step 0) starts empty."""
-    kept = []
-    for line in path.read_text().splitlines() if path.exists() else []:
-        try:
-            record = json.loads(line)
-        except (json.JSONDecodeError, RecursionError):  # a line cut short by a killed run
-            continue
-        if (
-            isinstance(record, dict)
-            and isinstance(record.get("step"), int)
-            and record["step"] <= step
-        ):
-            kept.append(record)
+    records = read_metrics(path, cut_short_ok=True) if path.exists() else []
+    kept = [r for r in records if r["step"] <= step]
     with atomic_file(path, overwrite=True) as tmp:
         tmp.write_text("".join(json.dumps(r) + "\n" for r in kept))

@@ -12,7 +12,10 @@ import importlib
 import json
 import sys
 
+from .config import to_dict
 from .errors import AvpetError, report
+from .factory import create_model
+from .registry import list_models, split_model_name
 
 # name -> (module, one-line help); modules listed here must exist.
 _COMMANDS: dict[str, tuple[str, str]] = {
@@ -46,10 +49,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """``avpet info NAME``: parameter counts per part, input spec and pretrained configuration."""
-    from .config import to_dict
-    from .factory import create_model
-    from .registry import list_models, split_model_name
-
     model = create_model(args.name)
     info = {
         "name": args.name,

@@ -9,6 +9,7 @@ from typing import Any, Literal
 
 from ..config import InputSpec, PretrainedCfg, check_range, check_types
 from ..errors import ConfigError
+from ..registry import get_pretrained_cfg
 from .io import default_max_pixels
 
 
@@ -114,8 +115,6 @@ def resolve_data_config(model_or_cfg: Any, **overrides: Any) -> DataConfig:
 
 def _input_spec(source: Any) -> InputSpec:
     if isinstance(source, str):
-        from ..registry import get_pretrained_cfg
-
         source = get_pretrained_cfg(source)
     if isinstance(source, InputSpec):
         return source

@@ -1,13 +1,19 @@
-"""Shared fixtures and helpers: where the real data lives (``AVPET_DATA`` or ``../shared/data``)."""
+"""Shared fixtures and helpers: where the real data lives (``AVPET_DATA`` or ``../shared/data``),
+models on the meta device, GRID manifests, free ports. Test modules import the plain helpers
+(``from conftest import meta_model``); pytest puts this folder on ``sys.path``."""
 
 from __future__ import annotations
 
 import os
+import socket
 from pathlib import Path
 
 import pytest
+import torch
+from torch import nn
 
-from avpet.data.grid import find_clips
+import avpet
+from avpet.data.grid import GridClip, find_clips
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -31,6 +37,27 @@ def data_dir() -> Path:
 
 
 @pytest.fixture(scope="session")
-def grid_clips(data_dir) -> list:
+def grid_clips(data_dir) -> list[GridClip]:
     """Every GRID s1 sentence of the real data (:func:`avpet.data.grid.find_clips`)."""
     return find_clips(data_dir / "grid_s1" / "video")
+
+
+def meta_model(name: str, **overrides) -> nn.Module:
+    """``avpet.create_model(name, **overrides)`` on the meta device: shapes, counts, no memory."""
+    with torch.device("meta"):
+        return avpet.create_model(name, **overrides)
+
+
+def grid_manifest(data_dir: Path, folder: Path, count: int) -> Path:
+    """``folder/train.csv``: a CSV manifest of the first ``count`` GRID s1 videos."""
+    videos = sorted((data_dir / "grid_s1" / "video").glob("*.mp4"))[:count]
+    path = folder / "train.csv"
+    path.write_text("path\n" + "".join(f"{v}\n" for v in videos))
+    return path
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import math
 import os
-import socket
 
 import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
+from conftest import free_port
 
 import avpet
 from avpet.errors import ConfigError
@@ -86,12 +86,6 @@ def test_bad_shapes_and_temperature_raise():
         milnce_loss(torch.randn(2, 4), torch.randn(2, 4), temperature=0.0)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _worker(rank: int, world: int, port: int, x: torch.Tensor, y: torch.Tensor, out: dict):
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     dist.init_process_group("gloo", rank=rank, world_size=world)
@@ -112,7 +106,7 @@ def test_two_ranks_see_the_global_batch():
     x, y = torch.randn(6, 8, generator=g), torch.randn(6, 2, 8, generator=g)
     with mp.Manager() as manager:
         out = manager.dict()
-        mp.spawn(_worker, args=(2, _free_port(), x, y, out), nprocs=2, join=True)
+        mp.spawn(_worker, args=(2, free_port(), x, y, out), nprocs=2, join=True)
         results = dict(out)
     assert set(results) == {0, 1}
     assert all(grad > 0 for _, grad in results.values())

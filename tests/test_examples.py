@@ -10,12 +10,13 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import REPO_ROOT
 from test_convert import official_state_dict
 
 import avpet
 from avpet.pretrain.metrics import read_metrics
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+EXAMPLES = REPO_ROOT / "examples"
 MODEL = "avpet_small_mid_lowrank"
 COLOURS = {"b": "blue", "g": "green"}  # GRID ids: letter 2 is the colour word
 

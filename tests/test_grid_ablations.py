@@ -3,13 +3,12 @@
 import argparse
 import importlib.util
 import json
-from pathlib import Path
 
 import pytest
+from conftest import REPO_ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 spec = importlib.util.spec_from_file_location(
-    "grid_ablations", ROOT / "experiments" / "grid_ablations.py"
+    "grid_ablations", REPO_ROOT / "experiments" / "grid_ablations.py"
 )
 ablations = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(ablations)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import REPO_ROOT
 from hub_server import HubServer, point_huggingface_hub_at
 
 import avpet
@@ -296,7 +297,7 @@ def test_push_to_hub_then_load(hub, monkeypatch):
 
 # ---- the repository's own hub/ folder: every published repo loads as users will load it ---------
 
-PUBLISHED = sorted(p for p in (Path(__file__).resolve().parents[1] / "hub").glob("*") if p.is_dir())
+PUBLISHED = sorted(p for p in (REPO_ROOT / "hub").glob("*") if p.is_dir())
 
 
 @pytest.mark.parametrize("folder", PUBLISHED, ids=[p.name for p in PUBLISHED])

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import REPO_ROOT, free_port
 from hub_server import HubServer, point_huggingface_hub_at
 
 import avpet
@@ -20,7 +21,6 @@ from avpet.errors import HubError
 from avpet.hub import save_pretrained
 
 NAME = "avpet_small_mid_lowrank"
-REPO_ROOT = Path(__file__).resolve().parents[1]
 
 LOAD = """
 import sys, torch, avpet
@@ -88,12 +88,6 @@ def _olah_cli() -> str | None:
     return os.environ.get("AVPET_OLAH_CLI") or shutil.which("olah-cli")
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _git_repo(folder: Path, target: Path) -> str:
     """``folder``'s files as a one-commit (non-bare) git repo at ``target``; returns the commit."""
     shutil.copytree(folder, target)
@@ -112,7 +106,7 @@ def olah(tmp_path):
     cli = _olah_cli()
     if cli is None:
         pytest.skip("olah-cli not found: set AVPET_OLAH_CLI (see docs/hub.md; CI installs it)")
-    port = _free_port()
+    port = free_port()
     mirrors = tmp_path / "mirrors"
     (mirrors / "models").mkdir(parents=True)
     config = tmp_path / "olah.toml"

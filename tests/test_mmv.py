@@ -6,6 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 import torchvision
+from conftest import meta_model
 
 import avpet
 from avpet.config import from_dict, to_dict
@@ -15,11 +16,6 @@ from avpet.layers.s3d import S3DG, S3DCfg
 from avpet.models.mmv import MMVCfg, TSMVideo, deflate, relearn_batchnorm
 
 KINDS = ("fac", "shared", "disjoint")
-
-
-def meta_model(name, **overrides):
-    with torch.device("meta"):
-        return avpet.create_model(name, **overrides)
 
 
 def test_registry_has_every_variant():

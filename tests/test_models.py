@@ -3,6 +3,7 @@
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import meta_model
 
 import avpet
 from avpet.layers import FactorLinear
@@ -18,11 +19,6 @@ MID_COUNTS = {
     "avpet_mid_all": 7_146_240,
     "avpet_mid_lowrank": 3_902_208,
 }
-
-
-def meta_model(name, **overrides):
-    with torch.device("meta"):
-        return avpet.create_model(name, **overrides)
 
 
 def inputs(model, batch=2):

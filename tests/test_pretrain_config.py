@@ -4,19 +4,19 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 
 import pytest
+from conftest import REPO_ROOT
 
+from avpet.cli import main as avpet_main
 from avpet.config import InputSpec
 from avpet.data import DataConfig
-from avpet.cli import main as avpet_main
 from avpet.errors import ConfigError
 from avpet.pretrain.cli import main as pretrain_main
 from avpet.pretrain.cli import split_overrides
 from avpet.pretrain.config import PretrainCfg, load_config, save_config
 
-CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+CONFIGS = REPO_ROOT / "configs"
 
 
 def test_overrides_reach_typed_fields():
@@ -146,6 +146,9 @@ def test_input_spec_bounds_the_whole_sequence():
 def test_data_config_types_and_bounds(field, value, reason):
     with pytest.raises(ConfigError, match=re.escape(reason)):
         DataConfig(**{field: value})
+
+
+@pytest.mark.parametrize(
     "run", [lambda argv: avpet_main(["pretrain", *argv]), pretrain_main], ids=["avpet", "python-m"]
 )
 def test_avpet_pretrain_and_python_m_take_the_same_arguments(run, capsys):

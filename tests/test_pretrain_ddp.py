@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import grid_manifest
 
 import avpet
 from avpet.data.cache import build_cache
@@ -102,9 +103,7 @@ def grid_cache(data_dir, tmp_path_factory) -> Path:
 
 
 def test_two_ranks_loss_falls_on_grid_videos_and_export_loads(data_dir, tmp_path):
-    videos = sorted((data_dir / "grid_s1" / "video").glob("*.mp4"))[:4]
-    manifest = tmp_path / "train.csv"
-    manifest.write_text("path\n" + "".join(f"{v}\n" for v in videos))
+    manifest = grid_manifest(data_dir, tmp_path, 4)
     out = tmp_path / "run"
     steps = 16
     _run(

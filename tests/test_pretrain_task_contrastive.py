@@ -27,14 +27,6 @@ from avpet.pretrain.tasks import TASKS, AVBertPretrainer, ContrastiveTask, creat
 PEERS = ("vatt_small", "mmv_small_tsm_fac")
 
 
-def _manifest(data_dir, tmp_path, count: int):
-    """A CSV manifest of the first ``count`` GRID s1 videos."""
-    videos = sorted((data_dir / "grid_s1" / "video").glob("*.mp4"))[:count]
-    path = tmp_path / "train.csv"
-    path.write_text("path\n" + "".join(f"{v}\n" for v in videos))
-    return path
-
-
 def test_contrastive_section_loads_and_overrides(tmp_path):
     cfg = load_config(None, ["contrastive.va_weight=2", "contrastive.temperature=0.1"])
     loss = cfg.contrastive
@@ -89,7 +81,7 @@ def test_videos_and_caches_give_each_peer_its_audio(name, data_dir, tmp_path):
     # one clip per sequence: 0.64 s of 16 kHz audio, as 10240 samples or 64 mel bins x 96 frames
     expected = (1, 10240) if name.startswith("vatt") else (1, 1, 64, 96)
     assert spec.audio_shape == expected
-    manifest = _manifest(data_dir, tmp_path, 2)
+    manifest = grid_manifest(data_dir, tmp_path, 2)
     item = VideoDataset(manifest, resolve_data_config(spec), is_training=True)[0]
     assert tuple(item["audio"].shape) == expected and item["audio"].abs().sum() > 0
     clips = ClipFile(build_cache(manifest, name, tmp_path / "c.safetensors", limit=2), spec)
@@ -112,7 +104,7 @@ class _Crash(Exception):
 def test_peer_pretrains_exports_and_resumes_exactly(name, data_dir, tmp_path, monkeypatch):
     """3 steps (2 micro-batches of 2 clips each) on 6 GRID videos: VATT decodes the videos,
     MMV reads a clip cache. A run that dies after step 1 and is resumed logs the same losses."""
-    manifest = _manifest(data_dir, tmp_path, 6)
+    manifest = grid_manifest(data_dir, tmp_path, 6)
     if name.startswith("mmv"):
         train = build_cache(manifest, name, tmp_path / "clips.safetensors")
     else:
@@ -164,7 +156,7 @@ def test_two_ranks_pretrain_a_peer(data_dir, tmp_path):
     _run(
         _torchrun(
             out,
-            _manifest(data_dir, tmp_path, 4),
+            grid_manifest(data_dir, tmp_path, 4),
             "model.name=vatt_small",
             "train.max_steps=2",
             "train.ckpt_every=2",
@@ -180,7 +172,7 @@ def test_a_peer_trains_on_avbert_sequences(data_dir, tmp_path, monkeypatch):
     """``--num-clips 4`` caches and ``data.num_clips=4`` train a peer on AVBERT's sequences: each
     micro-batch of 2 sequences is contrasted as 8 clips; the exported model keeps one clip."""
     name = "mmv_small_tsm_fac"
-    manifest = _manifest(data_dir, tmp_path, 4)
+    manifest = grid_manifest(data_dir, tmp_path, 4)
     cache = build_cache(manifest, name, tmp_path / "seq.safetensors", num_clips=4)
     spec = avpet.create_model(name).pretrained_cfg.input
     assert tuple(ClipFile(cache, replace(spec, num_clips=4)).visual.shape[:2]) == (4, 4)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from conftest import meta_model
 
 import avpet
 from avpet.config import from_dict, to_dict
@@ -18,11 +19,6 @@ NAMES = [
     "vatt_ma_medium", "vatt_small",
 ]  # fmt: skip
 K600 = 600  # the paper's counts include the Kinetics-600 classifier (docs/peers.md)
-
-
-def meta_model(name, **overrides):
-    with torch.device("meta"):
-        return avpet.create_model(name, **overrides)
 
 
 def vit_params(d: int, depth: int, mlp: int, voxels: int, buckets: int) -> int:

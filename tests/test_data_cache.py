@@ -4,7 +4,7 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from avpet.data import loader
+from avpet.cli import main
 from avpet.data.cache import ClipCache, ClipFile, build_cache, read_roi, save_clips
 from avpet.data.config import resolve_data_config
 from avpet.data.grid import GRID_MOUTH, read_sequence
@@ -17,7 +17,7 @@ from avpet.registry import get_pretrained_cfg
 MODEL = "avpet_small_mid_lowrank"
 
 
-def test_decoded_sequences_are_cached_per_data_config(grid_clips, tmp_path, monkeypatch):
+def test_decoded_sequences_are_cached_per_data_config(grid_clips, tmp_path):
     cfg = get_pretrained_cfg(MODEL)
     transform = create_transform(resolve_data_config(cfg, backend="pyav"))
     cache = ClipCache(tmp_path, transform.cfg)
@@ -29,11 +29,10 @@ def test_decoded_sequences_are_cached_per_data_config(grid_clips, tmp_path, monk
     assert entry.is_file() and read_roi(entry) is None
     assert decoded["visual"].shape == (4, *cfg.input.visual_shape[1:])
 
-    def no_decoding(*args, **kwargs):
+    def no_decoding():
         raise AssertionError("decoded again")
 
-    monkeypatch.setattr(loader, "load_sample", no_decoding)
-    cached = cache.get(clip.id, lambda: no_decoding())
+    cached = cache.get(clip.id, no_decoding)
     for modality in ("visual", "audio"):
         assert cached[modality].equal(decoded[modality])
 
@@ -45,13 +44,28 @@ def test_decoded_sequences_are_cached_per_data_config(grid_clips, tmp_path, monk
 
 
 @pytest.mark.slow
-def test_a_built_cache_is_a_dataset_that_knows_its_crop(data_dir, tmp_path):
-    out = build_cache(data_dir / "grid_s1" / "video", MODEL, tmp_path / "c.safetensors", limit=2)
+def test_avpet_cache_writes_a_dataset_that_knows_its_crop(data_dir, tmp_path, capsys):
+    out = tmp_path / "c.safetensors"
+    videos = str(data_dir / "grid_s1" / "video")
+    crop = [str(x) for x in GRID_MOUTH]
+    argv = ["cache", videos, "--model", MODEL, "--out", str(out), "--limit", "2", "--roi", *crop]
+    assert main(argv) == 0
+    assert f"wrote {out}" in capsys.readouterr().out
     spec = get_pretrained_cfg(MODEL).input
     clips = ClipFile(out, spec)
-    assert len(clips) == 2 and clips.roi is None
+    assert len(clips) == 2 and clips.roi == GRID_MOUTH
     assert clips[1]["visual"].shape == spec.visual_shape
     assert clips[1]["audio"].shape == spec.audio_shape
+    uncropped = ClipFile(build_cache(videos, MODEL, tmp_path / "u.safetensors", limit=2), spec)
+    assert uncropped.roi is None and not uncropped.visual.equal(clips.visual)
+
+
+def test_avpet_cache_names_a_missing_source(tmp_path, capsys):
+    out = tmp_path / "c.safetensors"
+    assert main(["cache", str(tmp_path / "absent"), "--model", MODEL, "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("avpet cache: error:") and "absent" in err
+    assert not out.exists()
 
 
 def test_pretraining_reads_the_crop_from_the_cache(tmp_path):

@@ -1,7 +1,8 @@
 """Media input: files → aligned audio/visual clips → model input, for extraction and training.
 
 ``io`` decodes (decord or PyAV), ``clips`` times the clips, ``transforms`` makes model input,
-``loader`` reads one file, ``datasets`` serves many; ``config`` resolves it all from a model.
+``loader`` reads one file, ``datasets`` serves many, ``cache`` keeps decoded clips on disk;
+``config`` resolves it all from a model. ``grid`` and ``fsdd`` know the benchmark corpora.
 """
 
 from .config import DataConfig, resolve_data_config

@@ -2,7 +2,8 @@
 negative samplers (:mod:`.negatives`, CANS among them), a DDP loop with exact resume.
 
 Entry points: :func:`avpet.pretrain.train.train` (one rank's share of a run), and
-``python -m avpet.pretrain`` / ``torchrun -m avpet.pretrain`` (docs/pretraining.md).
+``avpet pretrain`` = ``python -m avpet.pretrain`` / ``torchrun -m avpet.pretrain``
+(docs/pretraining.md).
 """
 
 from .config import PretrainCfg, load_config

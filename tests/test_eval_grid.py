@@ -7,7 +7,6 @@ import pytest
 import torch
 
 from avpet.cli import main
-from avpet.data.cache import ClipCache
 from avpet.data.config import resolve_data_config
 from avpet.data.grid import PROBE_CLIPS, PROBED, split_clips, subset
 from avpet.data.transforms import create_transform
@@ -35,9 +34,8 @@ def test_random_init_end_to_end_and_probe_never_sees_test(grid_clips, monkeypatc
     model = load_model("avpet_small_mid_lowrank", False, seed=0)
     transform = create_transform(resolve_data_config(model, backend="pyav"))
     one_c = probe.ProbeCfg(cs=(1.0,))
-    cache = ClipCache(tmp_path, transform.cfg)
     metrics, scores = grid.evaluate(
-        model, train, test, transform, "unimodal", one_c, all_levels=True, cache=cache
+        model, train, test, transform, "unimodal", one_c, all_levels=True, cache=tmp_path
     )
     for key in ("visual", "audio"):
         for slot in PROBED:
@@ -45,6 +43,7 @@ def test_random_init_end_to_end_and_probe_never_sees_test(grid_clips, monkeypatc
             assert metrics["levels"]["cnn"][f"{key}_{slot}_acc"] >= 0.0
     assert set(metrics["levels"]) == {"cnn", "tokens", "unimodal", "multimodal", "bos"}
     assert scores.shape == (16, 16)
+    assert len(list(tmp_path.glob("*/*.safetensors"))) == 36  # every sequence, decoded once
     # chance is 1/16 for R@1: unrelated random towers must not retrieve
     assert metrics["a2v_r1"] <= 0.25 and metrics["v2a_r1"] <= 0.25
     assert metrics["a2v_r5"] <= 0.7
@@ -52,7 +51,7 @@ def test_random_init_end_to_end_and_probe_never_sees_test(grid_clips, monkeypatc
     assert len(fitted) == 30 and all(len(x) == 20 for x in fitted)
 
     fitted.clear()
-    selected, _ = grid.evaluate(model, train, test, transform, "select", one_c, cache=cache)
+    selected, _ = grid.evaluate(model, train, test, transform, "select", one_c, cache=tmp_path)
     assert selected["level"] == "select" and set(selected["levels"]) == set(metrics["levels"])
     assert selected["selected"]["retrieval"] != "cnn"
     for name, level in selected["selected"].items():

@@ -59,18 +59,20 @@ def extract(
     clips: Sequence[GridClip],
     transform: ClipTransform,
     batch_size: int = 16,
-    cache: ClipCache | None = None,
+    cache: Path | None = None,
 ) -> dict[str, dict[str, np.ndarray]]:
     """Frozen features of ``clips``: ``{modality: {level: array}}`` with clip levels
     ``[N, T, C]`` (position k = word ``word_slots(T)[k]``) and ``bos`` ``[N, D]``.
 
-    ``cache``: decoded inputs kept for ``transform.cfg`` (read, or decoded and written there).
+    ``cache``: a folder where decoded inputs are kept (:class:`~avpet.data.cache.ClipCache`,
+    under a subfolder for ``transform.cfg``): read if there, else decoded and written.
     """
+    store = ClipCache(cache, transform.cfg) if cache else None
     progress = Progress("grid features", len(clips))
     parts: dict[str, dict[str, list]] = {"visual": {}, "audio": {}}
     for begin in range(0, len(clips), batch_size):
         batch = clips[begin : begin + batch_size]
-        samples = [_decoded(c, transform, cache) for c in batch]
+        samples = [_decoded(c, transform, store) for c in batch]
         for modality in parts:
             x = torch.stack([s[modality] for s in samples])
             for level, value in modality_levels(model, modality, x).items():
@@ -148,7 +150,7 @@ def evaluate(
     probe: ProbeCfg,
     all_levels: bool = False,
     batch_size: int = 16,
-    cache: ClipCache | None = None,
+    cache: Path | None = None,
 ) -> tuple[dict, torch.Tensor]:
     """The GRID metrics of a frozen ``model`` and the test audio→video similarity ``[N, N]``.
 
@@ -280,7 +282,7 @@ def run(args: argparse.Namespace, probe: ProbeCfg) -> dict:
         probe,
         args.all_levels,
         args.batch_size,
-        ClipCache(args.cache, transform.cfg) if args.cache else None,
+        args.cache,
     )
     if args.plot is not None:
         plot_similarity(scores, args.plot / "grid_similarity.png")

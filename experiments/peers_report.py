@@ -19,7 +19,7 @@ from avpet.layers.patch_embed import VideoPatchEmbed, WavePatchEmbed
 from avpet.layers.resnet2d import ResNet2dCfg
 from avpet.layers.s3d import S3DG, S3DCfg
 from avpet.models.mmv import TSMVideo, deflate, relearn_batchnorm
-from avpet.pretrain.peers import PeerPretrainer
+from avpet.pretrain.tasks import ContrastiveTask
 
 K600 = 600
 
@@ -111,12 +111,12 @@ def timing() -> None:
             audio = torch.randn(32, int(spec.frames / spec.fps * spec.sample_rate))
         else:
             audio = torch.randn(32, 1, spec.n_mels, spec.mel_frames)
-        model = PeerPretrainer(backbone)
+        model = ContrastiveTask(backbone)
         optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
         times = []
         for _ in range(3):
             start = time.perf_counter()
-            loss = model(visual, audio)["loss"]
+            loss = model(visual[:, None], audio[:, None])["loss"]  # sequences of one clip
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()

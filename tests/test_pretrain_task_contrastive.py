@@ -10,6 +10,7 @@ from dataclasses import replace
 
 import pytest
 import torch
+from conftest import grid_manifest
 from test_pretrain_cli import _args
 from test_pretrain_ddp import _run, _torchrun
 

@@ -1,6 +1,6 @@
 """Build the official VATT (google-research ``vatt/``, TF2) with random weights, save it as the
 released checkpoints are saved, and record its outputs on random inputs: the reference for
-``scripts/official_parity_check.py vatt`` and the CI fixture ``tests/fixtures/vatt_official``.
+``tools/official_vatt_parity.py`` and the CI fixture ``tests/fixtures/vatt_official``.
 
 Runs in a TensorFlow 2.15 (Keras 2) environment, not avpet's: nothing of avpet is imported. The
 official layers (``ViTx3D``, ``AuTx1D``, ``T5Encoder``, ``LanguageModel``, ``FACHead``) are

@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pytest
 import torch
-from avpet.pretrain.cache import main as cache_main
 from test_convert import official_state_dict
 
 from avpet.cli import main
@@ -210,7 +209,7 @@ def test_plot_metrics_never_replaces_its_input(tmp_path, capsys):
 )
 def test_pretrain_cache_bad_counts(tmp_path, clip, capsys, argv, reason):
     out = tmp_path / "c.safetensors"
-    assert cache_main([clip, "--model", "avpet_small_mid_lowrank", "--out", str(out), *argv]) == 3
+    assert main(["cache", clip, "--model", "avpet_small_mid_lowrank", "--out", str(out), *argv]) == 3
     assert reason in capsys.readouterr().err and not out.exists()
 
 

@@ -209,7 +209,8 @@ def test_plot_metrics_never_replaces_its_input(tmp_path, capsys):
 )
 def test_pretrain_cache_bad_counts(tmp_path, clip, capsys, argv, reason):
     out = tmp_path / "c.safetensors"
-    assert main(["cache", clip, "--model", "avpet_small_mid_lowrank", "--out", str(out), *argv]) == 3
+    argv = ["cache", clip, "--model", "avpet_small_mid_lowrank", "--out", str(out), *argv]
+    assert main(argv) == 3
     assert reason in capsys.readouterr().err and not out.exists()
 
 

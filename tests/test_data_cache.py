@@ -62,7 +62,7 @@ def test_avpet_cache_writes_a_dataset_that_knows_its_crop(data_dir, tmp_path, ca
 
 def test_avpet_cache_names_a_missing_source(tmp_path, capsys):
     out = tmp_path / "c.safetensors"
-    assert main(["cache", str(tmp_path / "absent"), "--model", MODEL, "--out", str(out)]) == 2
+    assert main(["cache", str(tmp_path / "absent"), "--model", MODEL, "--out", str(out)]) == 3
     err = capsys.readouterr().err
     assert err.startswith("avpet cache: error:") and "absent" in err
     assert not out.exists()

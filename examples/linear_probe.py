@@ -49,7 +49,9 @@ def main() -> None:
         "--pretrained", default=None, help="weights: hf-hub:ORG/REPO, local-dir:DIR or a file"
     )
     parser.add_argument(
-        "--level", default="pooled", help="pooled, or a forward_features key (e.g. audio_multimodal)"
+        "--level",
+        default="pooled",
+        help="pooled, or a forward_features key (e.g. audio_multimodal)",
     )
     parser.add_argument("--folds", type=int, default=3, help="cross-validation folds")
     parser.add_argument("--batch-size", type=int, default=4, help="videos per forward")

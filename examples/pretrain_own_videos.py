@@ -4,9 +4,10 @@
     python examples/pretrain_own_videos.py VIDEO_DIR --out runs/mine --steps 20000 \
         --batch-size 32 --workers 8 --plot runs/mine/loss.png
 
-Writes a config file next to the run folder (``OUT.json``) and drives ``python -m avpet.pretrain CONFIG`` (MEP + CPP with CANS
-negatives; under ``torchrun`` for several processes, see docs/pretraining.md). The run folder gets
-``config.json``, ``metrics.jsonl``, ``checkpoints/`` and ``final/``, a hub folder that
+Writes a config file next to the run folder (``OUT.json``) and drives
+``python -m avpet.pretrain CONFIG`` (MEP + CPP with CANS negatives; under ``torchrun`` for several
+processes, see docs/pretraining.md). The run folder gets ``config.json``, ``metrics.jsonl``,
+``checkpoints/`` and ``final/``, a hub folder that
 ``create_model(NAME, pretrained="local-dir:OUT/final")`` loads; the example does so and encodes
 one video of the folder with it. ``--plot`` draws the loss curves (needs matplotlib).
 """

@@ -21,6 +21,8 @@ from .transforms import ClipTransform
 
 GRID_MOUTH = (150, 246, 118, 214)
 """The speaker's mouth in GRID's 288×360 frames: ``(top, bottom, left, right)`` source pixels."""
+GRID_FRAME = (288, 360)
+"""GRID's frame size ``(height, width)``, the one :data:`GRID_MOUTH` refers to."""
 
 SLOTS = ("command", "color", "prep", "letter", "digit", "adverb")
 PROBED = ("color", "letter", "digit")  # the slots with many classes, from color to digit

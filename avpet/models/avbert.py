@@ -22,6 +22,7 @@ from torch import Tensor, nn
 from torch.nn.utils import parametrize
 
 from ..config import InputSpec, PretrainedCfg, replace_nested
+from ..data.grid import GRID_FRAME, GRID_MOUTH
 from ..errors import ConfigError
 from ..layers import Projection, SequenceEmbedding
 from ..registry import register_models, register_pretrained
@@ -345,10 +346,6 @@ VARIANTS: dict[str, tuple[AVBertCfg, PretrainedCfg]] = {
     )
 }
 register_models(AVBert, VARIANTS)
-
-# Rows 150:246, columns 118:214 of GRID's 288×360 frames: the speaker's mouth (SPEC §5).
-GRID_MOUTH = (150, 246, 118, 214)
-GRID_FRAME = (288, 360)
 
 register_pretrained(
     "avpet_small_mid_lowrank",

@@ -1,5 +1,5 @@
 """AVBERT's pretraining objectives: masked embedding prediction (MEP) and correct pair
-prediction (CPP), as heads and losses (SPEC §2).
+prediction (CPP), as heads and losses (docs/pretraining.md).
 
 MEP scores a Transformer output õ against a CNN embedding x with the bilinear critic
 ``log I(x, õ) = FFN(õ)ᵀ W x`` and, for each masked position, takes the InfoNCE loss of the positive

@@ -1,8 +1,8 @@
 """The AVBERT task: an AVBERT backbone plus everything only its pretraining needs.
 
 The MEP critics, the CPP head and the mask tokens live here, not in the backbone, so the backbone
-keeps the parameter counts of SPEC §1 and exports alone. One ``forward`` runs one training step's
-computation, which is what DistributedDataParallel wraps:
+keeps the parameter counts of docs/models.md and exports alone. One ``forward`` runs one training
+step's computation, which is what DistributedDataParallel wraps:
 
 1. ``backbone.embed``: CNN features x [B, T, C_m] and tokens [B, T, D] per modality;
 2. CPP pairing: with chance ``cpp.mismatch_prob`` a sequence gets another sequence's audio;

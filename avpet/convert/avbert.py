@@ -30,6 +30,9 @@ import torch
 from torch import Tensor
 
 from ..errors import CheckpointError, ConfigError
+from ..factory import create_model
+from ..hub import save_pretrained
+from ..hub.weights import load_into
 
 OFFICIAL_PREFIX = "avbert."
 SHARED_PREFIX = "transformer."
@@ -248,9 +251,6 @@ def convert_official(
     """
     if model_name not in (None, MODEL):
         raise ConfigError(f"the official AVBERT checkpoint is {MODEL}, not {model_name}")
-    from ..factory import create_model
-    from ..hub import save_pretrained
-    from ..hub.weights import load_into
 
     state = convert_state_dict(load_official(checkpoint), str(checkpoint))
     model = create_model(MODEL)

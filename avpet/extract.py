@@ -28,6 +28,7 @@ from .config import to_dict
 from .data import DataConfig, create_transform, load_sample, resolve_data_config
 from .errors import ConfigError, MediaError
 from .factory import create_model
+from .hub.sources import weights_request
 from .outputs import atomic_file, check_output, utf8_name
 
 FORMAT = "avpet-features-v1"
@@ -67,7 +68,8 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("each VIDEO may be given only once")
     check_output(args.out, args.videos, args.overwrite)  # before the work, and again at the end
     torch.manual_seed(args.seed)
-    model = create_model(args.model, pretrained=args.pretrained).eval()
+    pretrained = weights_request(args.model, args.pretrained)
+    model = create_model(args.model, pretrained=pretrained).eval()
     cfg = resolve_data_config(model, backend=args.backend)
     if args.prefetch < 0:
         raise ConfigError(f"--prefetch must be >= 0, got {args.prefetch}")
@@ -78,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
         "format": FORMAT,
         "avpet_version": __version__,
         "model": args.model,
-        "pretrained": str(args.pretrained) if args.pretrained else "none",
+        "pretrained": str(pretrained) if pretrained else "none",
         "input_spec": json.dumps(to_dict(cfg.input)),
         "data_config": json.dumps(to_dict(cfg)),
         "videos": json.dumps([utf8_name(v) for v in args.videos if utf8_name(v) not in skipped]),

@@ -24,7 +24,7 @@ COMMANDS = list(_commands(build_parser()))
 def test_every_subcommand_is_covered():
     names = {" ".join(argv) for argv, _ in COMMANDS}
     expected = {"", "info", "extract", "eval", "eval grid", "eval fsdd", "convert-official"}
-    assert expected | {"plot-metrics"} <= names
+    assert expected | {"plot-metrics", "push"} <= names
 
 
 @pytest.mark.parametrize(

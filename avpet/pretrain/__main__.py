@@ -67,6 +67,7 @@ def main(argv: list[str] | None = None) -> int:
         args.config, rest = None, [args.config, *rest]
     try:
         from ..config import to_dict
+        from ..extras import require
         from .config import load_config
         from .train import train
 
@@ -74,6 +75,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.print_config:
             print(json.dumps(to_dict(cfg), indent=2))
             return 0
+        require("train", "python -m avpet.pretrain (TensorBoard logging)")
         resume = args.resume_from or ("auto" if args.resume else None)
         final = train(cfg, resume=resume, overwrite=args.overwrite)
     except AvpetError as error:

@@ -267,7 +267,7 @@ def point_huggingface_hub_at(monkeypatch, endpoint: str, hf_home: Path, offline:
     huggingface_hub reads HF_ENDPOINT, HF_HOME and HF_HUB_OFFLINE once, at import; this sets the
     environment (for subprocesses) and the module constants derived from it (for this process).
     """
-    from huggingface_hub import constants
+    from huggingface_hub import constants, file_download
 
     cache = str(Path(hf_home) / "hub")
     monkeypatch.setenv("HF_ENDPOINT", endpoint)
@@ -275,11 +275,10 @@ def point_huggingface_hub_at(monkeypatch, endpoint: str, hf_home: Path, offline:
     monkeypatch.delenv("HF_HUB_CACHE", raising=False)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1" if offline else "0")
     monkeypatch.setattr(constants, "ENDPOINT", endpoint)
-    monkeypatch.setattr(
-        constants,
-        "HUGGINGFACE_CO_URL_TEMPLATE",
-        endpoint + "/{repo_id}/resolve/{revision}/{filename}",
-    )
+    template = endpoint + "/{repo_id}/resolve/{revision}/{filename}"
+    monkeypatch.setattr(constants, "HUGGINGFACE_CO_URL_TEMPLATE", template)
+    # huggingface_hub < 1.0 also keeps a copy of the template in file_download
+    monkeypatch.setattr(file_download, "HUGGINGFACE_CO_URL_TEMPLATE", template, raising=False)
     monkeypatch.setattr(constants, "HF_HOME", str(hf_home))
     monkeypatch.setattr(constants, "HF_HUB_CACHE", cache)
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", offline)

@@ -178,8 +178,9 @@ def _download(source: Source, filename: str, revision: str | None) -> Path:
     )
 
     where = f"{source} ({constants.ENDPOINT})"
-    # An unreachable endpoint answers from the cache at once (huggingface_hub would retry ~20 s).
-    cache_only = not constants.HF_HUB_OFFLINE and not endpoint_reachable(constants.ENDPOINT)
+    # Offline, or an unreachable endpoint, answers from the cache at once (huggingface_hub would
+    # retry ~20 s for the latter; before 1.0 it read HF_HUB_OFFLINE once per session).
+    cache_only = constants.HF_HUB_OFFLINE or not endpoint_reachable(constants.ENDPOINT)
     try:
         return Path(
             hf_hub_download(

@@ -84,7 +84,7 @@ def test_a_tagged_model_loads_its_tags_weights(monkeypatch, tmp_path):
         ["--model", TAGGED, f"--pretrained=local-dir:{FOLDER}"], tmp_path / "local.safetensors"
     )
     random = _extract(["--model", "avpet_small_mid_lowrank"], tmp_path / "random.safetensors")
-    key = f"{CLIP}/visual"
+    key = f"{CLIP}/visual_unimodal"
     torch.testing.assert_close(tagged[key], local[key], rtol=0, atol=0)
     assert not torch.allclose(tagged[key], random[key])
 

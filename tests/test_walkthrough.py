@@ -38,5 +38,7 @@ def test_walkthrough_runs_as_written(fresh_clone, tmp_path):
     ), done.stdout[-2000:]
     run = fresh_clone / "runs" / "mine"
     assert (run / "final" / "model.safetensors").is_file()
+    for name in ("README.md", "config.json"):  # what is published names no local folder
+        assert str(fresh_clone.parent) not in (run / "final" / name).read_text(), name
     assert "pushed runs/mine/final to hf-hub:me/avbert-my-videos@" in done.stdout
     assert "(9 metrics)" in done.stdout  # the evaluation went into the card

@@ -11,6 +11,7 @@ from typing import Any
 
 from ..config import PretrainedCfg
 from ..registry import get_pretrained_cfg
+from .card import public_text
 from .sources import parse_source
 
 
@@ -21,7 +22,7 @@ def run_pretrained_cfg(
     data = Path(recipe.data.train).name or recipe.data.train
     origin = recipe.model.pretrained or ("." in recipe.model.name and recipe.model.name)
     start = f", continued from {origin}" if origin else ""
-    description = (
+    description = public_text(
         f"{recipe.model.name.partition('.')[0]} pretrained self-supervised with {objective} on "
         f"{data} ({steps} steps, {ranks} ranks{start})"
     )

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from avpet.cli import main
-from avpet.errors import ConfigError
+from avpet.errors import ConfigError, DependencyError
 from avpet.plots import read_curves
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -77,5 +77,5 @@ def test_missing_matplotlib_names_the_extra(tmp_path, monkeypatch):
     from avpet.plots import plot_curves
 
     monkeypatch.setitem(sys.modules, "matplotlib", None)
-    with pytest.raises(ConfigError, match=r'pip install "avpet\[plot\]"'):
+    with pytest.raises(DependencyError, match=r'pip install "avpet\[plot\]"'):
         plot_curves({"step": [1], "loss": [1.0]}, tmp_path / "x.png")

@@ -36,7 +36,7 @@ def _args(cache, out, steps: int) -> list[str]:
         "train.ckpt_every=1",
         "data.num_workers=0",
         f"train.max_steps={steps}",
-        "optim.warmup_steps=1",
+        "optim.warmup_steps=0",
         "--train.grad_accum",
         "2",
     ]

@@ -147,6 +147,8 @@ def test_input_spec_bounds_the_whole_sequence():
 def test_data_config_types_and_bounds(field, value, reason):
     with pytest.raises(ConfigError, match=re.escape(reason)):
         DataConfig(**{field: value})
+
+
 def test_defaults_are_the_published_recipe():
     """Without a config file the objective is grid_small.json's: MEP + CPP + AVC on the tokens."""
     default, recipe = load_config(None), load_config(CONFIGS / "grid_small.json")

@@ -1,5 +1,5 @@
 """The ``avpet`` command line: ``info``, ``extract``, ``eval``, ``cache``, ``pretrain``,
-``convert-official``, ``plot-metrics``.
+``push``, ``convert-official``, ``plot-metrics``, and ``avpet --version``.
 
 Each subcommand lives in the module that does its work; that module exposes
 ``add_arguments(parser)`` and ``run(args) -> int``. This file only wires them together.
@@ -17,6 +17,8 @@ from .errors import AvpetError, report
 from .factory import create_model
 from .registry import list_models, split_model_name
 
+SOURCE_PREFIXES = ("hf-hub:", "local-dir:")
+
 # name -> (module, one-line help); modules listed here must exist.
 _COMMANDS: dict[str, tuple[str, str]] = {
     "info": ("avpet.cli", "show a model's input spec, pretrained tags and parameter counts"),
@@ -24,21 +26,48 @@ _COMMANDS: dict[str, tuple[str, str]] = {
     "extract": ("avpet.extract", "save a model's features of videos as safetensors"),
     "cache": ("avpet.data.cache", "decode videos once into a clip file that pretraining reads"),
     "pretrain": ("avpet.pretrain.cli", "pretrain a backbone (config JSON + section.field=value)"),
+    "push": ("avpet.hub.push", "publish a pretraining run or a hub repo folder to the Hub"),
     "convert-official": ("avpet.convert", "convert official AVBERT or VATT weights to a hub repo"),
     "plot-metrics": ("avpet.plots", "draw a pretraining run's loss curves (metrics.jsonl) as PNG"),
 }
 
 
 def add_pretrained_argument(parser: argparse.ArgumentParser) -> None:
-    """``--pretrained [SOURCE]``, shared by the commands that build a model."""
+    """``--pretrained`` / ``--pretrained=SOURCE``, shared by the commands that build a model
+    (:func:`avpet.hub.weights_request` says what a tagged ``--model`` loads without it)."""
     parser.add_argument(
         "--pretrained",
-        nargs="?",
-        const=True,
+        type=_pretrained_value,
         default=False,
         metavar="SOURCE",
-        help="load weights: the tag's own, or hf-hub:ORG/REPO[@REV], local-dir:DIR, FILE",
+        help="load weights: --pretrained alone loads the tag's own (NAME.TAG loads them anyway); "
+        "--pretrained=SOURCE loads hf-hub:ORG/REPO[@REV], local-dir:DIR or FILE.safetensors",
     )
+
+
+def split_pretrained(argv: list[str]) -> list[str]:
+    """Make every ``--pretrained`` explicit, so it never takes a following video path.
+
+    A bare ``--pretrained`` becomes ``--pretrained=true``, unless the next token can only be a
+    weights source (``hf-hub:...``, ``local-dir:...``, ``*.safetensors``): that is its value.
+    """
+    out, i = [], 0
+    while i < len(argv):
+        token = argv[i]
+        if token == "--pretrained":
+            following = argv[i + 1] if i + 1 < len(argv) else ""
+            if following.startswith(SOURCE_PREFIXES) or following.endswith(".safetensors"):
+                out.append(f"--pretrained={following}")
+                i += 2
+                continue
+            token = "--pretrained=true"
+        out.append(token)
+        i += 1
+    return out
+
+
+def _pretrained_value(text: str) -> bool | str:
+    return True if text == "true" else text
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -67,9 +96,12 @@ def run(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+
     parser = argparse.ArgumentParser(
         prog="avpet", description="Audio-visual Transformers: inspect, extract, evaluate, convert."
     )
+    parser.add_argument("--version", action="version", version=f"avpet {__version__}")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, (module_name, help_text) in _COMMANDS.items():
         module = (
@@ -85,7 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args, rest = parser.parse_known_args(argv)
+    args, rest = parser.parse_known_args(split_pretrained(sys.argv[1:] if argv is None else argv))
     if rest:  # only a command with free-form overrides (``avpet pretrain``) takes the rest
         if "overrides" not in args:
             parser.error(f"unrecognized arguments: {' '.join(rest)}")

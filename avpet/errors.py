@@ -52,6 +52,10 @@ class HubError(AvpetError):
     """Weights that cannot be resolved: unknown repository or revision, offline cache miss."""
 
 
+class DependencyError(AvpetError, ImportError):
+    """An optional dependency (an extra, see :mod:`avpet.extras`) is not installed."""
+
+
 def report(prog: str, error: AvpetError) -> int:
     """Print ``PROG: error: MESSAGE`` (one line, no traceback) to stderr; returns
     :data:`EXIT_ERROR`, the exit status of a command stopped by a handled error."""

@@ -27,6 +27,7 @@ from .errors import ConfigError, MediaError
 from .features import ExtractCfg, prepare
 from .features.pipeline import run as run_pipeline
 from .features.store import INDEX, Index, save_features
+from .hub.sources import weights_request
 from .outputs import check_output
 
 
@@ -113,11 +114,12 @@ def run(args: argparse.Namespace) -> int:
             f"{args.out / INDEX} lists features of {sorted(index.models())}; use another --out "
             "or --overwrite"
         )
-    model, transform, cfg = prepare(args.model, args.pretrained, roi, cfg, backend=args.backend)
+    pretrained = weights_request(args.model, args.pretrained)  # NAME.TAG loads its weights
+    model, transform, cfg = prepare(args.model, pretrained, roi, cfg, backend=args.backend)
     todo = [s for s in sources if args.overwrite or not index.done(s.path, args.model)]
     metadata = {
         "model": args.model,
-        "pretrained": str(args.pretrained) if args.pretrained else "none",
+        "pretrained": str(pretrained) if pretrained else "none",
         "input_spec": json.dumps(to_dict(transform.cfg.input)),
         "roi": json.dumps(transform.cfg.roi),
         "avpet_version": __version__,

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from .errors import ConfigError
+from .extras import require
 from .outputs import atomic_file
 from .pretrain.metrics import read_metrics
 
@@ -55,7 +56,7 @@ def plot_curves(
 ) -> Path:
     """Draw ``curves`` (from :func:`read_curves`) against step and write a PNG to ``out``
     (atomically; never over one of ``inputs``, nor an existing file unless ``overwrite``)."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6, 4))
     for key, values in curves.items():
         if key != "step":
@@ -73,11 +74,11 @@ def plot_curves(
     return Path(out)
 
 
-def _pyplot():
-    try:
-        import matplotlib
-    except ImportError as error:
-        raise ConfigError('plotting needs matplotlib: pip install "avpet[plot]"') from error
+def pyplot():
+    """``matplotlib.pyplot`` on the Agg backend (the ``plot`` extra)."""
+    require("plot", "plotting")
+    import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 

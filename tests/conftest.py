@@ -61,3 +61,40 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+@pytest.fixture
+def fresh_clone(tmp_path, data_dir) -> Path:
+    """A copy of the repository's files (tracked and new, not ignored) at ``tmp/avpet``, with
+    ``tmp/shared/data`` linking to the real data: docs commands run there as in a fresh clone."""
+    import shutil
+    import subprocess
+
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        check=True,
+    ).stdout.decode()
+    clone = tmp_path / "avpet"
+    for name in filter(None, listed.split("\0")):
+        source = REPO_ROOT / name
+        if source.is_file():
+            (clone / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, clone / name)
+    (tmp_path / "shared").mkdir()
+    (tmp_path / "shared" / "data").symlink_to(data_dir.resolve())
+    return clone
+
+
+def docs_env(home: Path) -> dict[str, str]:
+    """The environment a user's shell has: this venv's commands first, an online Hub setting
+    (no HF_HUB_OFFLINE: the commands set HF_ENDPOINT where they use one) and an empty HF_HOME."""
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HF_")}
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    env["HF_HOME"] = str(home)
+    env["HF_ENDPOINT"] = "http://127.0.0.1:9"  # nothing reaches the internet from the tests
+    env["OMP_NUM_THREADS"] = "1"
+    return env

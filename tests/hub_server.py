@@ -11,6 +11,9 @@ the routes huggingface_hub uses (docs/hub.md):
   ``/api/models/{org}/{repo}/preupload/{rev}`` (every file "regular") and ``.../commit/{rev}``
   (NDJSON with base64 contents).
 
+``python tests/hub_server.py --url-file FILE`` runs one until it is killed (docs/walkthrough.md),
+writing its ``HF_ENDPOINT`` to FILE once it listens.
+
 A revision is a branch name or a commit's 40-hex id (derived from the files' contents). Faults
 can be injected per file: ``"truncate"`` sends a body shorter than the advertised size,
 ``"corrupt"`` flips bytes in the middle of the body.
@@ -18,6 +21,7 @@ can be injected per file: ``"truncate"`` sends a body shorter than the advertise
 
 from __future__ import annotations
 
+import argparse
 import base64
 import hashlib
 import json
@@ -66,6 +70,9 @@ class HubServer:
     def url(self) -> str:
         host, port = self._server.server_address[:2]
         return f"http://{host}:{port}"
+
+    def serve_forever(self) -> None:
+        self._server.serve_forever()
 
     def __enter__(self) -> HubServer:
         self._thread.start()
@@ -260,7 +267,7 @@ def point_huggingface_hub_at(monkeypatch, endpoint: str, hf_home: Path, offline:
     huggingface_hub reads HF_ENDPOINT, HF_HOME and HF_HUB_OFFLINE once, at import; this sets the
     environment (for subprocesses) and the module constants derived from it (for this process).
     """
-    from huggingface_hub import constants
+    from huggingface_hub import constants, file_download
 
     cache = str(Path(hf_home) / "hub")
     monkeypatch.setenv("HF_ENDPOINT", endpoint)
@@ -268,11 +275,20 @@ def point_huggingface_hub_at(monkeypatch, endpoint: str, hf_home: Path, offline:
     monkeypatch.delenv("HF_HUB_CACHE", raising=False)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1" if offline else "0")
     monkeypatch.setattr(constants, "ENDPOINT", endpoint)
-    monkeypatch.setattr(
-        constants,
-        "HUGGINGFACE_CO_URL_TEMPLATE",
-        endpoint + "/{repo_id}/resolve/{revision}/{filename}",
-    )
+    template = endpoint + "/{repo_id}/resolve/{revision}/{filename}"
+    monkeypatch.setattr(constants, "HUGGINGFACE_CO_URL_TEMPLATE", template)
+    # huggingface_hub < 1.0 also keeps a copy of the template in file_download
+    monkeypatch.setattr(file_download, "HUGGINGFACE_CO_URL_TEMPLATE", template, raising=False)
     monkeypatch.setattr(constants, "HF_HOME", str(hf_home))
     monkeypatch.setattr(constants, "HF_HUB_CACHE", cache)
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", offline)
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description="a Hugging Face Hub stand-in on 127.0.0.1")
+    parser.add_argument("--url-file", type=Path, required=True, help="write HF_ENDPOINT here")
+    url_file = parser.parse_args().url_file
+    hub = HubServer()  # listening from here on
+    url_file.with_suffix(".tmp").write_text(hub.url)
+    url_file.with_suffix(".tmp").replace(url_file)  # the file appears whole
+    hub.serve_forever()

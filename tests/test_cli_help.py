@@ -25,7 +25,7 @@ def test_every_subcommand_is_covered():
     names = {" ".join(argv) for argv, _ in COMMANDS}
     expected = {"", "info", "extract", "eval", "eval grid", "eval fsdd", "convert-official"}
     expected |= {"cache", "pretrain"}
-    assert expected | {"plot-metrics"} <= names
+    assert expected | {"plot-metrics", "push"} <= names
 
 
 @pytest.mark.parametrize(

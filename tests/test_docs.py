@@ -20,3 +20,7 @@ def test_docs_build_strict(tmp_path):
     zoo = (tmp_path / "zoo" / "index.html").read_text()
     assert "avpet_mid_lowrank" in zoo and "43,778,080" in zoo
     assert "FactorLinear" in (tmp_path / "api" / "index.html").read_text()
+    card = (tmp_path / "model_card" / "index.html").read_text()  # MODEL_CARD.md, in the site
+    assert "Model card: the avpet AVBERT family" in card and 'href="../hub/' in card
+    assert (tmp_path / "walkthrough" / "index.html").is_file()
+    assert (tmp_path / "install" / "index.html").is_file()

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from avpet.cli import main
-from avpet.errors import ConfigError
+from avpet.errors import ConfigError, DependencyError
 from avpet.plots import read_curves
 from avpet.pretrain.metrics import read_metrics
 
@@ -78,7 +78,7 @@ def test_missing_matplotlib_names_the_extra(tmp_path, monkeypatch):
     from avpet.plots import plot_curves
 
     monkeypatch.setitem(sys.modules, "matplotlib", None)
-    with pytest.raises(ConfigError, match=r'pip install "avpet\[plot\]"'):
+    with pytest.raises(DependencyError, match=r'pip install "avpet\[plot\]"'):
         plot_curves({"step": [1], "loss": [1.0]}, tmp_path / "x.png")
 
 

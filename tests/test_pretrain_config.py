@@ -9,12 +9,12 @@ import pytest
 from conftest import REPO_ROOT
 
 from avpet.cli import main as avpet_main
-from avpet.config import InputSpec
+from avpet.config import InputSpec, to_dict
 from avpet.data import DataConfig
 from avpet.errors import ConfigError
 from avpet.pretrain.cli import main as pretrain_main
 from avpet.pretrain.cli import split_overrides
-from avpet.pretrain.config import PretrainCfg, load_config, save_config
+from avpet.pretrain.config import PretrainCfg, load_config, save_config, schedule_changes
 
 CONFIGS = REPO_ROOT / "configs"
 
@@ -23,7 +23,8 @@ def test_overrides_reach_typed_fields():
     cfg = load_config(
         None,
         split_overrides(
-            ["--optim.lr", "1e-3", "train.max_steps=7", "--negatives.strategy=random"]
+            ["--optim.lr", "1e-3", "train.max_steps=7", "optim.warmup_steps=2"]
+            + ["--negatives.strategy=random"]
             + ["mep.levels=multimodal", "optim.betas=0.9,0.98", "data.roi=[1,2,3,4]"]
         ),
     )
@@ -38,7 +39,9 @@ def test_overrides_reach_typed_fields():
     "override, message",
     [
         ("optim.lr=fast", "expected float"),
-        ("train.nope=1", "section.field"),
+        ("train.nope=1", r"unknown field\(s\) train.nope; fields of \[train\]: out_dir, "),
+        ("trian.seed=1", "unknown config section 'trian'; sections: model, "),
+        ("train.max_steps=50", r"optim.warmup_steps \(100\) must be below train.max_steps \(50\)"),
         ("negatives.strategy=hardest", "negatives.strategy"),
         ("mep.levels=unimodal,middle", "mep.levels"),
         ("mep.replace_probs=0.5,0.5,0.5", "sum to 1"),
@@ -57,7 +60,7 @@ def test_file_round_trip_and_unknown_fields(tmp_path):
     save_config(cfg, tmp_path / "c.json")
     assert load_config(tmp_path / "c.json") == cfg
     (tmp_path / "bad.json").write_text(json.dumps({"optim": {"learning_rate": 1}}))
-    with pytest.raises(ConfigError, match="learning_rate"):
+    with pytest.raises(ConfigError, match="optim.learning_rate; fields of .optim.: lr, "):
         load_config(tmp_path / "bad.json")
     (tmp_path / "broken.json").write_text("{")
     with pytest.raises(ConfigError, match="broken.json: not valid JSON"):
@@ -165,3 +168,21 @@ def test_other_commands_still_refuse_unknown_arguments(capsys):
     with pytest.raises(SystemExit):
         avpet_main(["info", "avpet_small_mid_lowrank", "train.seed=3"])
     assert "unrecognized arguments: train.seed=3" in capsys.readouterr().err
+
+
+def test_defaults_are_the_published_recipe():
+    """Without a config file the objective is grid_small.json's: MEP + CPP + AVC on the tokens."""
+    default, recipe = load_config(None), load_config(CONFIGS / "grid_small.json")
+    for section in ("mep", "cpp", "avc", "negatives"):
+        assert getattr(default, section) == getattr(recipe, section), section
+    assert default.avc.weight > 0 and default.optim.lr == recipe.optim.lr
+
+
+def test_schedule_changes_name_each_field():
+    saved = to_dict(load_config(None))
+    assert schedule_changes(saved, load_config(None)) == []
+    changed = load_config(None, ["train.max_steps=2000", "optim.lr=5e-4"])
+    assert schedule_changes(saved, changed) == [
+        "optim.lr: 0.001 -> 0.0005",
+        "train.max_steps: 1000 -> 2000",
+    ]

@@ -28,7 +28,8 @@ def test_heads_live_outside_the_backbone_and_every_parameter_learns():
     torch.manual_seed(0)
     backbone = avpet.create_model("avpet_small_mid_lowrank")
     counts = backbone.parameter_counts()
-    module = AVBertPretrainer(backbone, MEPCfg(), CPPCfg(), NegativesCfg(num_negatives=4))
+    no_avc = AVCCfg(weight=0.0)  # MEP + CPP alone: the paper's objective
+    module = AVBertPretrainer(backbone, MEPCfg(), CPPCfg(), NegativesCfg(num_negatives=4), no_avc)
     assert backbone.parameter_counts() == counts
     assert not any(k.startswith(("mep", "cpp", "mask")) for k in backbone.state_dict())
     own = {n for n, _ in module.named_parameters() if not n.startswith("backbone.")}
@@ -54,10 +55,12 @@ def test_heads_live_outside_the_backbone_and_every_parameter_learns():
 
 def test_mep_levels_must_exist_in_the_fusion():
     backbone = avpet.create_model("avpet_small_early_lowrank")
-    module = AVBertPretrainer(backbone, MEPCfg(), CPPCfg(), NegativesCfg())
+    no_avc = AVCCfg(weight=0.0)
+    module = AVBertPretrainer(backbone, MEPCfg(), CPPCfg(), NegativesCfg(), no_avc)
     with pytest.raises(ConfigError, match="early fusion"):
         module(*_inputs(backbone))
-    module = AVBertPretrainer(backbone, MEPCfg(levels=("multimodal",)), CPPCfg(), NegativesCfg())
+    mep = MEPCfg(levels=("multimodal",))
+    module = AVBertPretrainer(backbone, mep, CPPCfg(), NegativesCfg(), no_avc)
     assert set(module(*_inputs(backbone))) == {
         "loss",
         "mep",
@@ -79,7 +82,7 @@ def test_avc_term_adds_to_the_loss_and_reaches_the_cnns(name, level):
     torch.manual_seed(0)
     backbone = avpet.create_model(name, dropout=0.0, attn_dropout=0.0)
     mep, negatives = MEPCfg(levels=("multimodal",)), NegativesCfg(num_negatives=4)
-    module = AVBertPretrainer(backbone, mep, CPPCfg(), negatives, AVCCfg(weight=0.5, level=level))
+    module = AVBertPretrainer(backbone, mep, CPPCfg(), negatives, AVCCfg(0.5, level, 0.1))
     losses = module(*_inputs(backbone))
     expected = losses["mep"] + losses["cpp"] + 0.5 * losses["avc"]
     assert losses["loss"].item() == pytest.approx(expected.item(), rel=1e-6)
@@ -102,7 +105,8 @@ def test_avc_features_are_those_the_evaluation_reads():
 
     torch.manual_seed(0)
     backbone = avpet.create_model("avpet_small_mid_lowrank").eval()
-    module = AVBertPretrainer(backbone, MEPCfg(), CPPCfg(), NegativesCfg(), AVCCfg(weight=1.0))
+    avc = AVCCfg(weight=1.0, level="auto")
+    module = AVBertPretrainer(backbone, MEPCfg(), CPPCfg(), NegativesCfg(), avc)
     visual, audio = _inputs(backbone)
     with torch.no_grad():
         feats = backbone.embed(visual=visual, audio=audio)

@@ -1,4 +1,6 @@
-"""MkDocs hook: fill ``<!-- model-zoo -->`` with a table generated from the avpet registry."""
+"""MkDocs hooks: fill ``<!-- model-zoo -->`` with a table generated from the avpet registry, and
+``<!-- include MODEL_CARD.md -->`` with that top-level file (links into docs/ made site-relative),
+so the site shows the one model card the repository keeps."""
 
 from __future__ import annotations
 
@@ -10,7 +12,9 @@ import torch
 import avpet
 
 MARKER = "<!-- model-zoo -->"
-HUB = Path(__file__).resolve().parents[1] / "hub"  # the repository's published repos
+ROOT = Path(__file__).resolve().parents[1]
+HUB = ROOT / "hub"  # the repository's published repos
+MODEL_CARD = "<!-- include MODEL_CARD.md -->"
 
 
 def _published_metrics(name_tag: str) -> str:
@@ -36,5 +40,14 @@ def model_zoo_table() -> str:
     return "\n".join(rows)
 
 
+def model_card() -> str:
+    """MODEL_CARD.md as a page of the site: its ``docs/x.md`` links become ``x.md``."""
+    return (ROOT / "MODEL_CARD.md").read_text().replace("](docs/", "](")
+
+
 def on_page_markdown(markdown: str, **_) -> str:
-    return markdown.replace(MARKER, model_zoo_table()) if MARKER in markdown else markdown
+    if MARKER in markdown:
+        markdown = markdown.replace(MARKER, model_zoo_table())
+    if MODEL_CARD in markdown:
+        markdown = markdown.replace(MODEL_CARD, model_card())
+    return markdown

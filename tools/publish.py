@@ -16,40 +16,11 @@ object of metrics, whose numeric entries fill the card (prefixed by the benchmar
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import avpet
 from avpet.hub import save_pretrained
-
-NOT_METRICS = {"seconds", "seed"}
-
-
-def read_metrics(path: Path) -> tuple[dict[str, float], str]:
-    """Numeric metrics of one saved ``avpet eval --json`` output and the command that printed it."""
-    result = json.loads(path.read_text().strip().splitlines()[-1])
-    task = result["task"]
-    metrics = {
-        f"{task}/{k}": float(v)
-        for k, v in result.items()
-        if isinstance(v, float) and k not in NOT_METRICS
-    }
-    source = (
-        f"avpet eval {task} --model {result['model']} --pretrained {result['pretrained']} "
-        f"--level {result['level']} --seed {result['seed']} ({result['machine']}"
-        f"{chosen_levels(result.get('selected', {}))})"
-    )
-    return metrics, source
-
-
-def chosen_levels(selected: dict[str, str]) -> str:
-    """``--level select``'s choices, grouped by level: ``"; levels chosen on the training split:
-    cnn for a, b; tokens for retrieval"``, or nothing without a selection."""
-    by_level: dict[str, list[str]] = {}
-    for key, level in selected.items():
-        by_level.setdefault(level, []).append(key)
-    groups = "; ".join(f"{level} for {', '.join(keys)}" for level, keys in by_level.items())
-    return f"; levels chosen on the training split: {groups}" if groups else ""
+from avpet.hub.evals import read_eval_json
 
 
 def main() -> None:
@@ -66,7 +37,7 @@ def main() -> None:
     model.pretrained_cfg = registered
     metrics, sources = {}, []
     for path in args.metrics:
-        found, source = read_metrics(path)
+        found, source, _ = read_eval_json(path)
         metrics |= found
         sources.append(source)
     folder = save_pretrained(

@@ -12,13 +12,13 @@ from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
-import torchaudio
 from torch import nn
 
 from ..config import InputSpec
 from ..errors import MediaError
 from .config import DataConfig
 from .face import FaceTracker
+from .mel import MelSpectrogram
 
 
 class LogMel(nn.Module):
@@ -32,14 +32,7 @@ class LogMel(nn.Module):
     def __init__(self, spec: InputSpec):
         super().__init__()
         self.spec = spec
-        self.mel = torchaudio.transforms.MelSpectrogram(
-            sample_rate=spec.sample_rate,
-            n_fft=spec.n_fft,
-            hop_length=spec.n_fft // 2,
-            n_mels=spec.n_mels,
-            mel_scale="htk",
-            power=2.0,
-        )
+        self.mel = MelSpectrogram(spec.sample_rate, spec.n_fft, spec.n_fft // 2, spec.n_mels)
 
     def forward(self, waveform: torch.Tensor) -> torch.Tensor:
         logmel = torch.log(self.spec.log_offset + self.mel(waveform.float()))

@@ -4,7 +4,8 @@
 * visual (GRID): raw grey pixels of the lower face, a few frames evenly spread over the word,
   average-pooled.
 
-Media are decoded with :mod:`avpet.data.io`; the mel filterbank is torchaudio's.
+Media are decoded with :mod:`avpet.data.io`; the log-mel is
+:class:`avpet.data.mel.MelSpectrogram`.
 """
 
 from __future__ import annotations
@@ -15,12 +16,12 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 import torch.nn.functional as F
-import torchaudio
 
 from ..data import fsdd
 from ..data.clips import frame_index
 from ..data.grid import GRID_MOUTH, PROBED, SLOTS, GridClip
 from ..data.io import open_media
+from ..data.mel import MelSpectrogram
 from ..errors import ConfigError
 from .features import Progress
 
@@ -64,13 +65,7 @@ class LogMelStats:
         rate = sample_rate or cfg.sample_rate
         win = round(cfg.win_seconds * rate)
         self.cfg = cfg
-        self.mel = torchaudio.transforms.MelSpectrogram(
-            sample_rate=rate,
-            n_fft=win,
-            hop_length=round(cfg.hop_seconds * rate),
-            n_mels=cfg.n_mels,
-            mel_scale="htk",
-        )
+        self.mel = MelSpectrogram(rate, win, round(cfg.hop_seconds * rate), cfg.n_mels)
 
     def __call__(self, waveform: torch.Tensor) -> np.ndarray:
         logmel = torch.log(self.cfg.log_offset + self.mel(waveform.float()))

@@ -20,6 +20,8 @@ import torch
 
 from ..cli import add_pretrained_argument
 from ..errors import ConfigError
+from ..extras import require
+from ..hub.sources import weights_request
 from .probe import ProbeCfg
 
 
@@ -86,17 +88,21 @@ def _common(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run one benchmark and print its metrics last."""
+    require("eval", "avpet eval")
+    if getattr(args, "plot", None):
+        require("plot", "avpet eval grid --plot")
     if not args.baseline and not args.model:
         raise ConfigError("--model NAME is required (or --baseline for handcrafted features)")
     if args.batch_size < 1:
         raise ConfigError(f"--batch-size must be >= 1, got {args.batch_size}")
     probe = ProbeCfg(cs=tuple(args.probe_c), seed=args.seed)
+    pretrained = args.pretrained if args.baseline else weights_request(args.model, args.pretrained)
     started = time.monotonic()
     metrics = benchmark(args.task).run(args, probe)
     result = {
         "task": args.task,
         "model": "handcrafted" if args.baseline else args.model,
-        "pretrained": str(args.pretrained) if isinstance(args.pretrained, str) else args.pretrained,
+        "pretrained": pretrained if isinstance(pretrained, bool) else str(pretrained),
         "seed": args.seed,
         **metrics,
         "seconds": round(time.monotonic() - started, 1),

@@ -15,14 +15,16 @@ import torch
 from torch import Tensor, nn
 
 from ..factory import create_model
+from ..hub.sources import weights_request
 
 SELECT = "select"  # levels chosen on the training split: :mod:`avpet.eval.selection`
 
 
 def load_model(name: str, pretrained: bool | str, seed: int) -> nn.Module:
-    """``create_model(name, pretrained)`` in eval mode; random init is seeded by ``seed``."""
+    """``create_model(name, pretrained)`` in eval mode (``NAME.TAG`` loads the tag's weights, see
+    :func:`avpet.hub.weights_request`); random init is seeded by ``seed``."""
     torch.manual_seed(seed)
-    return create_model(name, pretrained=pretrained).eval()
+    return create_model(name, pretrained=weights_request(name, pretrained)).eval()
 
 
 def check_level(model: nn.Module, level: str) -> str:

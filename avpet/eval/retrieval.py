@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -40,17 +39,12 @@ def retrieval_metrics(audio: Tensor, visual: Tensor) -> dict[str, float]:
     return {"a2v_r1": a2v[1], "a2v_r5": a2v[5], "v2a_r1": v2a[1]}
 
 
-def plot_similarity(scores: Tensor, path: Path) -> bool:
-    """Write ``scores [N, N]`` (audio rows, video columns) as a PNG at ``path``; returns False
-    (with a note on stderr) when matplotlib is not installed."""
-    try:
-        import matplotlib
+def plot_similarity(scores: Tensor, path: Path) -> None:
+    """Write ``scores [N, N]`` (audio rows, video columns) as a PNG at ``path`` (needs the
+    ``plot`` extra)."""
+    from ..plots import pyplot
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        print("--plot: matplotlib is not installed; no plot written", file=sys.stderr)
-        return False
+    plt = pyplot()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig, ax = plt.subplots(figsize=(6, 5))
     image = ax.imshow(scores.numpy(), cmap="viridis")
@@ -60,4 +54,3 @@ def plot_similarity(scores: Tensor, path: Path) -> bool:
     fig.colorbar(image, ax=ax)
     fig.savefig(path, dpi=100, bbox_inches="tight")
     plt.close(fig)
-    return True

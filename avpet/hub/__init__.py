@@ -7,7 +7,7 @@ Module map: :mod:`.sources` (where weights are), :mod:`.weights` (safetensors re
 
 from .card import render_model_card
 from .repo import load_pretrained, push_to_hub, read_repo_config, save_pretrained
-from .sources import Source, parse_source, resolve, resolve_config
+from .sources import Source, parse_source, resolve, resolve_config, weights_request
 from .weights import read_safetensors
 
 __all__ = [
@@ -21,4 +21,5 @@ __all__ = [
     "resolve",
     "resolve_config",
     "save_pretrained",
+    "weights_request",
 ]

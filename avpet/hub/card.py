@@ -7,6 +7,7 @@ otherwise the card has a clearly marked "not yet measured" section.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -16,7 +17,8 @@ NOT_MEASURED = "Not yet measured"
 
 
 def card_metadata(config: Mapping[str, Any]) -> dict[str, Any]:
-    """YAML front matter: licence, library, tags, and the avpet names needed to load the model."""
+    """YAML front matter: licence, library, tags, the avpet names needed to load the model, and
+    where given ``datasets``, ``base_model`` and ``model-index`` (the metrics of ``avpet eval``)."""
     pretrained = config["pretrained_cfg"]
     tag = config.get("tag") or ""
     name = config["model_name"] + (f".{tag}" if tag else "")
@@ -29,7 +31,46 @@ def card_metadata(config: Mapping[str, Any]) -> dict[str, Any]:
     }
     if pretrained.get("hf_hub_id"):
         meta["avpet_hf_hub_id"] = pretrained["hf_hub_id"]
+    if config.get("datasets"):
+        meta["datasets"] = list(config["datasets"])
+    if config.get("base_model"):
+        meta["base_model"] = config["base_model"]
     return meta
+
+
+def eval_results(metrics: Mapping[str, float]) -> list:
+    """``model-index`` entries (huggingface_hub ``EvalResult``) of metrics keyed ``task/name``."""
+    from huggingface_hub import EvalResult
+
+    from .evals import DATASETS
+
+    results = []
+    for key, value in sorted(metrics.items()):
+        task, sep, name = key.partition("/")
+        if not sep:
+            continue  # not measured by a named avpet eval task
+        results.append(
+            EvalResult(
+                task_type="feature-extraction",
+                task_name=f"frozen-feature probes ({task})",
+                dataset_type=task,
+                dataset_name=DATASETS.get(task, task),
+                metric_type="accuracy" if name.endswith("acc") or "_acc" in name else "recall",
+                metric_name=name,
+                metric_value=round(float(value), 4),
+            )
+        )
+    return results
+
+
+_SEGMENT = r"[^\s/;()`'\"]+"
+_ABSOLUTE_PATH = re.compile(rf"(?<![\w./-])(?:/(?!/)|~/)(?:{_SEGMENT}/)*({_SEGMENT}/{_SEGMENT})")
+
+
+def public_text(text: str) -> str:
+    """``text`` with every absolute path shortened to its last two components (``runs/x``): a
+    card is published, the layout of the machine it was written on is nobody's business."""
+    return _ABSOLUTE_PATH.sub(r"\1", text)
 
 
 def render_model_card(
@@ -43,7 +84,7 @@ def render_model_card(
     from huggingface_hub import ModelCard, ModelCardData
 
     meta = card_metadata(config)
-    data = ModelCardData(**meta)
+    data = ModelCardData(**meta, eval_results=eval_results(metrics or {}) or None)
     pretrained = config["pretrained_cfg"]
     spec = pretrained["input"]
     name = meta["model_name"]
@@ -51,7 +92,9 @@ def render_model_card(
     count_rows = "\n".join(f"| {part} | {n:,} |" for part, n in counts.items())
     sections = [
         f"# {name}",
-        pretrained.get("description") or f"{config['architecture']} weights for avpet.",
+        public_text(
+            pretrained.get("description") or f"{config['architecture']} weights for avpet."
+        ),
         "## Use\n\n"
         "```python\nimport avpet\n\n"
         f'model = avpet.create_model("{config["model_name"]}", '
@@ -75,7 +118,10 @@ def render_model_card(
             if spec.get("roi")
             else ""
         ),
-        "## Training data\n\n" + (training_data or pretrained.get("description") or "Unknown."),
+        "## Training data\n\n"
+        + public_text(training_data or pretrained.get("description") or "Unknown.")
+        + (f"\n\nDatasets: {', '.join(meta['datasets'])}." if meta.get("datasets") else "")
+        + (f"\n\nContinued from `{meta['base_model']}`." if meta.get("base_model") else ""),
         f"## Licence\n\n`{meta['license']}`.",
         "## Intended use\n\n"
         "Frozen audio-visual features (CNN, unimodal, multimodal and BOS summaries) for research "
@@ -119,5 +165,5 @@ def _results_section(metrics: Mapping[str, float] | None, source: str | None) ->
             "these weights yet; this section is filled from its JSON output."
         )
     rows = "\n".join(f"| {key} | {value:.4f} |" for key, value in sorted(metrics.items()))
-    origin = f"\n\nPrinted by `{source}`." if source else ""
+    origin = f"\n\nPrinted by `{public_text(source)}`." if source else ""
     return f"## Results\n\n| metric | value |\n|---|---|\n{rows}{origin}"

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import tempfile
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -20,12 +20,13 @@ from torch import nn
 from ..config import PretrainedCfg, from_dict, to_dict
 from ..errors import CheckpointError, ConfigError, HubError
 from ..registry import split_model_name
-from .card import render_model_card
+from .card import public_text, render_model_card
 from .sources import (
     CARD_NAME,
     CONFIG_NAME,
     WEIGHTS_NAME,
     Source,
+    endpoint_reachable,
     parse_source,
     read_json,
     resolve,
@@ -71,21 +72,30 @@ def save_pretrained(
     metrics_source: str | None = None,
     training_data: str | None = None,
     hf_hub_id: str | None = None,
+    datasets: Sequence[str] = (),
+    base_model: str | None = None,
 ) -> Path:
     """Write ``model`` as a hub repo folder: ``model.safetensors``, ``config.json``, ``README.md``.
 
-    ``metrics`` (as printed by ``avpet eval``, with the command in ``metrics_source``) fill the
-    card's results; without them the card says the model is not yet measured. ``hf_hub_id`` is the
-    repo the folder will be published as (recorded in its pretrained config and card).
+    ``metrics`` (as printed by ``avpet eval``, keyed ``task/name``, with the command in
+    ``metrics_source``) fill the card's results and ``model-index``; without them the card says
+    the model is not yet measured. ``hf_hub_id`` is the repo the folder will be published as
+    (recorded in its pretrained config and card); ``datasets`` (Hub dataset ids or names) and
+    ``base_model`` (the Hub repo the weights were continued from) go into the card's metadata.
+    Licence and description are the model's ``pretrained_cfg``'s.
     """
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     weights = directory / WEIGHTS_NAME
     write_safetensors(model, weights, metadata={"format": "pt", "model_name": model.model_name})
     config = repo_config(model, weights, hf_hub_id)
+    if datasets:
+        config["datasets"] = list(datasets)
+    if base_model:
+        config["base_model"] = base_model
     if metrics:
         config["metrics"] = dict(metrics)
-        config["metrics_source"] = metrics_source
+        config["metrics_source"] = public_text(metrics_source) if metrics_source else None
     (directory / CONFIG_NAME).write_text(json.dumps(config, indent=2) + "\n")
     card = render_model_card(model, config, metrics, metrics_source, training_data)
     (directory / CARD_NAME).write_text(card)
@@ -105,24 +115,49 @@ def push_to_hub(
     """Create ``repo_id`` if needed and upload ``model`` in the hub layout; returns the commit id.
 
     The Hub is the one at ``HF_ENDPOINT``; ``token`` defaults to ``HF_TOKEN`` / the saved login.
+    ``card_kwargs`` go to :func:`save_pretrained`. Every failure is a :class:`HubError`.
     """
-    from huggingface_hub import HfApi
-    from huggingface_hub.errors import HfHubHTTPError
-
     Source("hf-hub", repo_id)  # validates "org/name"
+    with tempfile.TemporaryDirectory() as tmp:
+        save_pretrained(model, tmp, hf_hub_id=repo_id, **card_kwargs)
+        return upload_folder(
+            tmp,
+            repo_id,
+            revision=revision,
+            private=private,
+            commit_message=commit_message or f"Upload {model.model_name} with avpet",
+            token=token,
+        )
+
+
+def upload_folder(
+    folder: str | Path,
+    repo_id: str,
+    *,
+    revision: str | None = None,
+    private: bool = False,
+    commit_message: str,
+    token: str | None = None,
+) -> str:
+    """Upload a hub repo folder to ``repo_id`` (created if needed); returns the commit id."""
+    from huggingface_hub import HfApi, constants
+
+    where = f"hf-hub:{repo_id} ({constants.ENDPOINT})"
+    if constants.HF_HUB_OFFLINE:
+        raise HubError(f"{where}: cannot push: HF_HUB_OFFLINE is set")
+    if not endpoint_reachable(constants.ENDPOINT):
+        raise HubError(f"{where}: cannot push: the Hub is unreachable")
     api = HfApi(token=token)
     try:
         api.create_repo(repo_id, private=private, exist_ok=True)
-        with tempfile.TemporaryDirectory() as tmp:
-            save_pretrained(model, tmp, hf_hub_id=repo_id, **card_kwargs)
-            info = api.upload_folder(
-                repo_id=repo_id,
-                folder_path=tmp,
-                revision=revision,
-                commit_message=commit_message or f"Upload {model.model_name} with avpet",
-            )
-    except (HfHubHTTPError, OSError) as error:
-        raise HubError(f"hf-hub:{repo_id} ({api.endpoint}): push failed: {error}") from error
+        info = api.upload_folder(
+            repo_id=repo_id,
+            folder_path=str(folder),
+            revision=revision,
+            commit_message=commit_message,
+        )
+    except Exception as error:  # HTTP statuses, and the transport's own errors (httpx, requests)
+        raise HubError(f"{where}: push failed: {error}") from error
     return info.oid
 
 

@@ -14,6 +14,10 @@ imported then.
 from __future__ import annotations
 
 import json
+import socket
+import threading
+import urllib.parse
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -23,6 +27,7 @@ from ..errors import CheckpointError, ConfigError, HubError
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
 CARD_NAME = "README.md"
+CONNECT_TIMEOUT = 1.0  # seconds to reach the Hub before treating it as unreachable
 
 SourceKind = Literal["hf-hub", "local-dir", "file"]
 
@@ -59,6 +64,13 @@ class Resolved:
     source: Source
     weights: Path
     config: Path | None
+
+
+def weights_request(name: str, pretrained: bool | str) -> bool | str:
+    """What a command loads for model ``name`` given ``pretrained``: that source if one is given,
+    else the weights ``name`` itself names, a tag's (``arch.tag``) or a repo's (``hf-hub:...``,
+    ``local-dir:...``): random ones under such a name would be a silent surprise; else none."""
+    return pretrained or name.startswith(("hf-hub:", "local-dir:")) or "." in name
 
 
 def parse_source(source: str | Path) -> Source:
@@ -166,8 +178,15 @@ def _download(source: Source, filename: str, revision: str | None) -> Path:
     )
 
     where = f"{source} ({constants.ENDPOINT})"
+    # Offline, or an unreachable endpoint, answers from the cache at once (huggingface_hub would
+    # retry ~20 s for the latter; before 1.0 it read HF_HUB_OFFLINE once per session).
+    cache_only = constants.HF_HUB_OFFLINE or not endpoint_reachable(constants.ENDPOINT)
     try:
-        return Path(hf_hub_download(source.location, filename, revision=revision))
+        return Path(
+            hf_hub_download(
+                source.location, filename, revision=revision, local_files_only=cache_only
+            )
+        )
     except RepositoryNotFoundError as error:
         reason = "repository not found (check the name, HF_ENDPOINT, or HF_TOKEN if private)"
         raise HubError(f"{where}: {reason}") from error
@@ -188,3 +207,27 @@ def _download(source: Source, filename: str, revision: str | None) -> Path:
         raise HubError(f"{where}: downloading {filename} failed: {error}") from error
     except Exception as error:  # httpx transport errors after huggingface_hub's retries
         raise HubError(f"{where}: downloading {filename} failed: {error!r}") from error
+
+
+def endpoint_reachable(endpoint: str, timeout: float = CONNECT_TIMEOUT) -> bool:
+    """Whether a TCP connection to ``endpoint`` (or the proxy the environment names for it)
+    opens within ``timeout`` seconds, name lookup included."""
+    url = urllib.parse.urlsplit(endpoint)
+    host, port = url.hostname or "", url.port or (443 if url.scheme == "https" else 80)
+    proxy = urllib.request.getproxies().get(url.scheme)
+    if proxy and not urllib.request.proxy_bypass(host):
+        proxy_url = urllib.parse.urlsplit(proxy)
+        host, port = proxy_url.hostname or "", proxy_url.port or 80
+    opened: list[bool] = []
+
+    def connect() -> None:
+        try:
+            socket.create_connection((host, port), timeout=timeout).close()
+            opened.append(True)
+        except OSError:
+            opened.append(False)
+
+    probe = threading.Thread(target=connect, daemon=True)  # a hung name lookup is left behind
+    probe.start()
+    probe.join(timeout)
+    return bool(opened and opened[0])

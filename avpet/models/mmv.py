@@ -261,7 +261,7 @@ PAPER_INPUT = InputSpec(
 )  # fmt: skip
 SMALL_INPUT = InputSpec(
     num_clips=1, frames=8, fps=12.5, size=64, test_size=64,
-    mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0), sample_rate=16000, n_mels=64, mel_frames=96,
+    mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0), sample_rate=16000, n_mels=48, mel_frames=96,
 )  # fmt: skip
 SMALL_RESNET = ResNet2dCfg(layers=(1, 1, 1, 1), width=24)
 SMALL = MMVCfg(

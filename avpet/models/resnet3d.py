@@ -58,7 +58,10 @@ class ResNet3d(ResNetTrunk):
 
     Weights are kept in ``channels_last_3d`` memory format, so the convolutions run channels-last
     (on the CPU 1.20x per paper-size training step, docs/performance.md; not measured on a GPU);
-    values and ``state_dict`` keys are those of the contiguous layout.
+    values and ``state_dict`` keys are those of the contiguous layout. A 1x1x1 kernel is the same
+    memory either way; it keeps the standard strides, the ones its gradient comes with (DDP warns
+    "Grad strides do not match bucket view strides" when a parameter's strides and its
+    gradient's differ, even only on size-1 dimensions).
     """
 
     def __init__(self, cfg: ResNet3dCfg):
@@ -78,3 +81,6 @@ class ResNet3d(ResNetTrunk):
         )
         self.num_features = cfg.num_features
         self.to(memory_format=torch.channels_last_3d)
+        for param in self.parameters():
+            if param.dim() == 5 and param.shape[2:] == (1, 1, 1):
+                param.data = param.data.clone(memory_format=torch.contiguous_format)

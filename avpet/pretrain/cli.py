@@ -15,6 +15,7 @@ import os
 
 from ..config import to_dict
 from ..errors import AvpetError, ConfigError, report
+from ..extras import require
 from .config import load_config
 from .train import train
 
@@ -76,6 +77,7 @@ def run(args: argparse.Namespace) -> int:
     if args.print_config:
         print(json.dumps(to_dict(cfg), indent=2))
         return 0
+    require("train", "avpet pretrain (TensorBoard logging)")
     resume = args.resume_from or ("auto" if args.resume else None)
     final = train(cfg, resume=resume, overwrite=args.overwrite)
     if os.environ.get("RANK", "0") == "0":

@@ -7,7 +7,6 @@ overrides name a field by ``section.field`` (``--optim.lr 1e-3`` or ``optim.lr=1
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,9 +33,15 @@ def _check(condition: bool, message: str) -> None:
 
 @dataclass(frozen=True)
 class ModelSection:
-    """Which registered backbone to pretrain (``avpet.list_models()``)."""
+    """Which registered backbone to pretrain (``avpet.list_models()``) and where it starts.
+
+    ``pretrained`` continues from existing weights: ``hf-hub:ORG/REPO[@REV]``, ``local-dir:DIR``
+    or a ``.safetensors`` file (a tagged ``name``, ``NAME.TAG``, starts from the tag's weights
+    without it); ``None``: random initialisation. Heads (MEP, CPP, AVC) always start fresh.
+    """
 
     name: str = "avpet_small_mid_lowrank"
+    pretrained: str | None = None
 
     def __post_init__(self):
         check_types(self)
@@ -142,12 +147,13 @@ class AVCCfg:
     of the batch is contrasted with the audio features of every clip (NCE, both directions,
     negatives gathered across ranks), its own clip's audio being the positive. ``level`` is where
     the features are taken: the projected ``tokens``, the ``unimodal`` or ``multimodal``
-    Transformer outputs, or ``auto`` (unimodal where the fusion has it, else multimodal).
+    Transformer outputs, or ``auto`` (unimodal where the fusion has it, else multimodal). The
+    defaults are the recipe of the published weights (``configs/grid_small.json``).
     """
 
-    weight: float = 0.0
-    level: str = "auto"
-    temperature: float = 0.1
+    weight: float = 2.0
+    level: str = "tokens"
+    temperature: float = 0.07
 
     def __post_init__(self):
         check_types(self)
@@ -197,7 +203,7 @@ class ContrastiveCfg:
 class OptimCfg:
     """AdamW with linear warmup then cosine decay to ``min_lr_ratio * lr`` (per optimizer step)."""
 
-    lr: float = 5e-4
+    lr: float = 1e-3
     weight_decay: float = 0.01
     betas: tuple[float, float] = (0.9, 0.999)
     eps: float = 1e-8
@@ -263,6 +269,29 @@ class PretrainCfg:
     optim: OptimCfg = field(default_factory=OptimCfg)
     train: TrainCfg = field(default_factory=TrainCfg)
 
+    def __post_init__(self):
+        _check(
+            self.optim.warmup_steps < self.train.max_steps,
+            f"optim.warmup_steps ({self.optim.warmup_steps}) must be below train.max_steps "
+            f"({self.train.max_steps}): the learning rate would never reach optim.lr",
+        )
+
+
+SCHEDULE_FIELDS = (
+    ("optim", "lr"), ("optim", "warmup_steps"), ("optim", "min_lr_ratio"), ("train", "max_steps"),
+)  # fmt: skip
+
+
+def schedule_changes(saved: dict, cfg: PretrainCfg) -> list[str]:
+    """``section.field: saved -> now`` for each learning-rate schedule field that differs between
+    a checkpoint's config (``saved``, as :func:`to_dict` wrote it) and ``cfg``."""
+    now = to_dict(cfg)
+    return [
+        f"{section}.{name}: {saved[section][name]} -> {now[section][name]}"
+        for section, name in SCHEDULE_FIELDS
+        if saved.get(section, {}).get(name, now[section][name]) != now[section][name]
+    ]
+
 
 def load_config(path: str | Path | None, overrides: list[str] = ()) -> PretrainCfg:
     """Read a JSON config (or start from the defaults) and apply overrides.
@@ -278,8 +307,9 @@ def load_config(path: str | Path | None, overrides: list[str] = ()) -> PretrainC
     for item in overrides:
         key, sep, raw = item.partition("=")
         section, dot, name = key.strip().removeprefix("--").partition(".")
-        if not sep or not dot or section not in data or name not in data[section]:
+        if not sep or not dot:
             raise ConfigError(f"bad override {item!r}: expected section.field=value")
+        _check_known(section, {name}, data)
         data[section][name] = _parse_value(raw, data[section][name], key)
     try:
         return from_dict(PretrainCfg, data)
@@ -309,19 +339,27 @@ def _read(path: str | Path) -> dict:
 
 
 def _merge(defaults: dict, given: dict, path: str | Path) -> dict:
-    known = {f.name for f in dataclasses.fields(PretrainCfg)}
     for section, values in given.items():
-        if section not in known:
-            raise ConfigError(
-                f"{path}: unknown config section {section!r} (sections: {sorted(known)})"
-            )
+        _check_known(section, set(), defaults, f"{path}: ")  # the section first
         if not isinstance(values, dict):
             raise ConfigError(f"{path}: section {section!r} must be an object, got {values!r:.80}")
-        unknown = set(values) - set(defaults[section])
-        if unknown:
-            raise ConfigError(f"{path}: unknown field(s) in [{section}]: {sorted(unknown)}")
+        _check_known(section, set(values), defaults, f"{path}: ")
         defaults[section].update(values)
     return defaults
+
+
+def _check_known(section: str, names: set[str], defaults: dict, where: str = "") -> None:
+    """Refuse an unknown section or field, naming the valid ones (``where``: a message prefix)."""
+    if section not in defaults:
+        raise ConfigError(
+            f"{where}unknown config section {section!r}; sections: {', '.join(defaults)}"
+        )
+    unknown = sorted(names - set(defaults[section]))
+    if unknown:
+        raise ConfigError(
+            f"{where}unknown field(s) {', '.join(f'{section}.{n}' for n in unknown)}; fields of "
+            f"[{section}]: {', '.join(defaults[section])}"
+        )
 
 
 def _parse_value(raw: str, current: Any, key: str) -> Any:

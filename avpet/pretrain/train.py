@@ -29,10 +29,12 @@ from ..config import to_dict
 from ..data.datasets import SeededItems
 from ..errors import CheckpointError, ConfigError, TrainingError
 from ..factory import create_model
+from ..hub.export import base_model_of
+from ..hub.sources import weights_request
 from ..outputs import atomic_directory
 from . import checkpoint as ckpt
 from . import distributed, run_dir
-from .config import PretrainCfg, save_config
+from .config import PretrainCfg, save_config, schedule_changes
 from .data import ResumableSampler, build_dataset, training_crop
 from .metrics import MetricsLog
 from .optim import build_optimizer, build_scheduler
@@ -74,7 +76,10 @@ class _Trainer:
         self.out = Path(tc.out_dir)
         self.ckpt_dir = self.out / "checkpoints"
         torch.manual_seed(tc.seed)  # identical initial weights on every rank
-        backbone = create_model(cfg.model.name)
+        backbone = create_model(
+            cfg.model.name,
+            pretrained=weights_request(cfg.model.name, cfg.model.pretrained or False),
+        )
         roi = training_crop(cfg.data)  # the crop trained on travels with the exported weights
         if roi is not None:
             spec = replace(backbone.pretrained_cfg.input, roi=roi)
@@ -169,6 +174,14 @@ class _Trainer:
                 path,
                 f"written by {state['world_size']} ranks; resume it with the same number "
                 f"(this run has {self.ctx.world_size}) to continue exactly",
+            )
+        changes = schedule_changes(state.get("config", {}), self.cfg)
+        if changes:
+            raise CheckpointError(
+                path,
+                f"written under another learning-rate schedule ({'; '.join(changes)}); resume "
+                "with the checkpoint's values, or start a new run from the exported weights "
+                "(model.pretrained=local-dir:OUT_DIR/final)",
             )
         try:
             self.module.load_state_dict(state["model"])
@@ -287,14 +300,14 @@ class _Trainer:
         final = self.out / "final"
         if self.ctx.is_main:
             from ..hub import save_pretrained
+            from ..hub.export import run_pretrained_cfg
 
+            backbone = self.module.backbone
+            backbone.pretrained_cfg = run_pretrained_cfg(
+                backbone.pretrained_cfg, self.cfg, self.objective, self.step, self.ctx.world_size
+            )
             with atomic_directory(final, overwrite=True) as tmp:
-                save_pretrained(
-                    self.module.backbone,
-                    tmp,
-                    training_data=f"self-supervised {self.objective} pretraining on "
-                    f"{self.cfg.data.train} ({self.step} steps, {self.ctx.world_size} ranks)",
-                )
+                save_pretrained(backbone, tmp, base_model=base_model_of(self.cfg.model))
         distributed.barrier()
         return final
 

@@ -12,6 +12,7 @@ import time
 import pandas as pd
 import pytest
 import torch
+from conftest import REPO_ROOT
 
 import avpet
 from avpet.cli import main
@@ -19,6 +20,7 @@ from avpet.data import create_transform, load_sample, resolve_data_config
 from avpet.features.store import COLUMNS
 
 MODEL = "avpet_small_mid_lowrank"
+GRID_S1 = REPO_ROOT / "hub" / f"{MODEL}.grid_s1"
 LEVELS = {
     f"{m}_{level}"
     for m in ("visual", "audio")
@@ -139,17 +141,18 @@ def test_coverage_options_and_crops(data_dir, tmp_path, capsys):
     clip = data_dir / "grid_s1" / "video" / "bbaf2n.mp4"
     other = data_dir / "media" / "mpeg4_mp3.avi"  # 320x240
     out = tmp_path / "out"
+    tagged = ["--model", f"{MODEL}.grid_s1", f"--pretrained=local-dir:{GRID_S1}"]
     args = ["--num-clips", "3", "--start", "0.5", "--end", "2.5", "--out", out]
-    assert main(["extract", str(clip), "--model", f"{MODEL}.grid_s1", *map(str, args)]) == 0
+    assert main(["extract", str(clip), *tagged, *map(str, args)]) == 0
     record = avpet.read_features(out / "bbaf2n.mp4.safetensors")
     assert record.num_clips == 3 and record.start[0] >= 0.45 and record.end[-1] <= 2.5 + 1e-6
     assert record.metadata["roi"] == "[150, 246, 118, 214]"
     capsys.readouterr()
-    assert main(["extract", str(other), "--model", f"{MODEL}.grid_s1", "--out", str(out)]) == 3
+    assert main(["extract", str(other), *tagged, "--out", str(out)]) == 3
     err = capsys.readouterr().err
     assert "refers to 360x288 frames, not 320x240" in err and "--roi none" in err
     box = ["--roi", "10", "200", "20", "300", "--out", str(tmp_path / "box")]
-    assert main(["extract", str(other), "--model", f"{MODEL}.grid_s1", *box]) == 0
+    assert main(["extract", str(other), *tagged, *box]) == 0
     bad = ["--roi", "1", "2", "--out", str(tmp_path / "bad")]
     assert main(["extract", str(other), "--model", MODEL, *bad]) == 3
     assert "--roi is none, face or TOP BOTTOM LEFT RIGHT" in capsys.readouterr().err

@@ -27,6 +27,8 @@ _COMMANDS: dict[str, tuple[str, str]] = {
     "cache": ("avpet.data.cache", "decode videos once into a clip file that pretraining reads"),
     "pretrain": ("avpet.pretrain.cli", "pretrain a backbone (config JSON + section.field=value)"),
     "push": ("avpet.hub.push", "publish a pretraining run or a hub repo folder to the Hub"),
+    "index": ("avpet.search.indexing", "embed a collection of videos for avpet search"),
+    "search": ("avpet.search.query", "find the clips a sound (or a picture) belongs to"),
     "convert-official": ("avpet.convert", "convert official AVBERT or VATT weights to a hub repo"),
     "plot-metrics": ("avpet.plots", "draw a pretraining run's loss curves (metrics.jsonl) as PNG"),
 }

@@ -48,6 +48,10 @@ class TrainingError(AvpetError):
     """Training cannot go on: a non-finite loss, gradient norm or learning rate."""
 
 
+class IndexFileError(FileError):
+    """A search index that cannot be read: missing, truncated, or its two files disagree."""
+
+
 class HubError(AvpetError):
     """Weights that cannot be resolved: unknown repository or revision, offline cache miss."""
 

@@ -1,0 +1,136 @@
+"""``avpet index``: embed a collection of videos into a :class:`~avpet.search.index.ClipIndex`.
+
+:func:`update_index` embeds every new or changed file of ``paths`` with
+:func:`avpet.extract_features` (consecutive clips over each whole file, at the model's
+``joint_level``) and adds them to the index; files already in it and unchanged (same size and
+modification time) are not decoded again, so adding videos to a folder and rerunning embeds only
+the new ones.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..cli import add_pretrained_argument
+from ..data.sources import find_media
+from ..errors import ConfigError, MediaError
+from ..extract import parse_roi
+from ..factory import create_model
+from ..features import extract_features
+from .index import MODALITIES, ClipIndex
+
+
+@dataclass(frozen=True)
+class IndexReport:
+    """What one :func:`update_index` did: files embedded, files unchanged, files skipped."""
+
+    added: list[str]
+    unchanged: list[str]
+    skipped: list[str]
+
+
+def update_index(
+    folder: str | Path,
+    paths: list[str | Path],
+    model_name: str,
+    pretrained: bool | str = False,
+    roi: tuple[int, int, int, int] | str = "auto",
+    **options,
+) -> IndexReport:
+    """Create or extend the index at ``folder`` with the media files ``paths`` point at (see
+    :func:`avpet.data.sources.find_media`); ``options``: :class:`avpet.features.ExtractCfg`
+    fields. The index records the model, its weights and the crop, so every later call and
+    every query embeds the same way (another model is a :class:`ConfigError`). Unreadable files
+    are skipped (``avpet extract`` on them says why)."""
+    folder = Path(folder)
+    roi = list(roi) if isinstance(roi, tuple) else roi  # as index.json records it
+    if (folder / "index.json").exists():
+        index = ClipIndex.load(folder)
+        if (index.model, index.pretrained, index.roi) != (model_name, pretrained, roi):
+            raise ConfigError(
+                f"{folder} holds {index.model} (weights {index.pretrained}, roi {index.roi}); "
+                f"build another index for {model_name} (weights {pretrained}, roi {roi})"
+            )
+        model = embedding_model(index)
+    else:
+        model = create_model(model_name, pretrained=pretrained).eval()
+        if model.joint_level is None:
+            raise ConfigError(f"{model_name} has no level where visual and audio share a space")
+        dim = model.feature_level(model.joint_level).dims["visual"]
+        index = ClipIndex(model_name, model.joint_level, dim, pretrained, roi)
+    sources = [source.path for source in find_media(paths)]
+    stamps = {path: _stamp(path) for path in sources}
+    unchanged = [p for p in sources if index.stamps.get(p) == stamps[p]]
+    todo = [p for p in sources if p not in unchanged]
+    added: list[str] = []
+    if todo:
+        for record in extract_features(todo, model, roi=_crop(roi), on_error="skip", **options):
+            embeddings = {
+                m: record.features[f"{m}_{index.level}"].float().numpy() for m in MODALITIES
+            }
+            index.add(
+                record.path,
+                record.start.numpy(),
+                record.end.numpy(),
+                embeddings,
+                stamps[record.path],
+            )
+            added.append(record.path)
+        index.save(folder)
+    return IndexReport(added, unchanged, [p for p in todo if p not in added])
+
+
+def embedding_model(index: ClipIndex):
+    """The model (with the weights) that embedded ``index``'s clips, in eval mode."""
+    return create_model(index.model, pretrained=index.pretrained).eval()
+
+
+def _crop(roi: list[int] | str):
+    """The crop as :func:`avpet.extract_features` takes it (JSON keeps a box as a list)."""
+    return tuple(roi) if isinstance(roi, list) else roi
+
+
+def _stamp(path: str) -> list[float]:
+    """Size and modification time of ``path``: a file whose stamp changed is embedded again."""
+    try:
+        stat = os.stat(path)
+    except OSError as error:
+        raise MediaError(path, f"cannot read ({error.strerror})") from error
+    return [float(stat.st_size), stat.st_mtime]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Arguments of ``avpet index``."""
+    parser.add_argument(
+        "paths", nargs="+", metavar="PATH", help="videos, folders, globs, manifests"
+    )
+    parser.add_argument("--model", required=True, help="NAME or NAME.TAG (needs a joint space)")
+    add_pretrained_argument(parser)
+    parser.add_argument("--out", required=True, type=Path, metavar="INDEX", help="index folder")
+    parser.add_argument(
+        "--roi", nargs="+", metavar="ROI",
+        help="crop: none, face or TOP BOTTOM LEFT RIGHT (default: the one the weights record)",
+    )  # fmt: skip
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--json", action="store_true", help="print one JSON object last")
+
+
+def run(args: argparse.Namespace) -> int:
+    """``avpet index PATH... --model NAME --out INDEX``."""
+    roi, swallowed = parse_roi(args.roi)
+    report = update_index(
+        args.out, swallowed + args.paths, args.model, args.pretrained, roi,
+        batch_size=args.batch_size,
+    )  # fmt: skip
+    summary = {
+        "index": str(args.out),
+        "added": len(report.added),
+        "unchanged": len(report.unchanged),
+        "skipped": report.skipped,
+    }
+    print(json.dumps(summary) if args.json else f"{args.out}: {summary}")
+    return 0

@@ -10,8 +10,13 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
+import torch
 
 from avpet.cli import main
+from avpet.data.grid import find_clips, split_clips
+from avpet.eval import grid
+from avpet.eval.retrieval import retrieval_metrics
+from avpet.factory import create_model
 
 WEIGHTS = Path(__file__).parents[1] / "hub" / "avpet_small_mid_lowrank.grid_s1"
 MODEL = ["--model", "avpet_small_mid_lowrank.grid_s1", f"--pretrained=local-dir:{WEIGHTS}"]
@@ -21,8 +26,6 @@ CLIPS = 20
 @pytest.fixture(scope="module")
 def unseen(data_dir) -> list[Path]:
     """The first ``CLIPS`` GRID test clips (never in the pretraining clips)."""
-    from avpet.data.grid import find_clips, split_clips
-
     _, test = split_clips(find_clips(data_dir / "grid_s1" / "video"), 0.8)
     return [clip.video for clip in test[:CLIPS]]
 
@@ -73,13 +76,6 @@ def test_a_sound_finds_its_own_video_as_often_as_the_evaluation_retrieves_it(
     GRID evaluation's audio→video R@1 at the same level on the same clips: measured 0.80 against
     0.95 on these 20 clips (docs/search.md), so the bound is 0.2 below (the evaluation compares
     four word-centred clips per sentence, the index consecutive clips over the whole file)."""
-    import torch
-
-    from avpet.eval import grid
-    from avpet.data.grid import find_clips
-    from avpet.eval.retrieval import retrieval_metrics
-    from avpet.factory import create_model
-
     index = tmp_path / "index"
     assert main(["index", *map(str, unseen), *MODEL, "--out", str(index), "--json"]) == 0
     assert _json(capsys)["added"] == CLIPS

@@ -115,7 +115,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--roi", nargs="+", metavar="ROI",
         help="crop: none, face or TOP BOTTOM LEFT RIGHT (default: the one the weights record)",
     )  # fmt: skip
-    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--batch-size", type=int, default=32, help="clips per model call")
     parser.add_argument("--json", action="store_true", help="print one JSON object last")
 
 

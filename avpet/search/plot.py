@@ -11,10 +11,7 @@ from .index import Hit
 
 def plot_hits(hits: list[Hit], path: str | Path) -> Path:
     """One column per hit: the frame in the middle of its span, titled with rank, score, times
-    and the file name. Needs matplotlib (``avpet[plot]``)."""
-    from ..extras import require
-
-    require("plot")
+    and the file name. Needs matplotlib (``avpet[plot]``, checked by the command first)."""
     import matplotlib
 
     matplotlib.use("Agg")

@@ -21,6 +21,7 @@ import torch
 
 from ..data.stream import Coverage
 from ..errors import ConfigError, MediaError
+from ..extras import require
 from ..features import extract_features
 from .index import ClipIndex, Hit
 from .indexing import _crop, embedding_model
@@ -103,7 +104,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--start", type=float, default=0.0, help="query span start (seconds)")
     parser.add_argument("--end", type=float, default=None, help="query span end (seconds)")
-    parser.add_argument("--top", type=int, default=5)
+    parser.add_argument("--top", type=int, default=5, help="how many results (default 5)")
     parser.add_argument("--plot", type=Path, metavar="PNG", help="draw the results' frames")
     parser.add_argument("--json", action="store_true", help="print one JSON list last")
 
@@ -112,6 +113,8 @@ def run(args: argparse.Namespace) -> int:
     """``avpet search INDEX --audio FILE | --video FILE``."""
     if args.top < 1:
         raise ConfigError(f"--top must be >= 1, got {args.top}")
+    if args.plot:
+        require("plot", "avpet search --plot")
     index = ClipIndex.load(args.index)
     modality, query = ("audio", args.audio) if args.audio else ("visual", args.video)
     hits = search_file(

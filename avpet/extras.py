@@ -16,6 +16,7 @@ EXTRAS: dict[str, tuple[str, ...]] = {
     "eval": ("sklearn", "threadpoolctl"),
     "train": ("tensorboard",),
     "plot": ("matplotlib",),
+    "search": ("faiss",),
 }
 
 

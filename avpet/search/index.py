@@ -24,6 +24,7 @@ from safetensors import SafetensorError
 from safetensors.numpy import load_file, save_file
 
 from ..errors import ConfigError, IndexFileError
+from ..extras import require
 from ..outputs import atomic_file
 
 MODALITIES = ("visual", "audio")
@@ -221,13 +222,9 @@ def exact_search(rows: np.ndarray, queries: np.ndarray, top: int, chunk: int = 6
 def build_ivf(rows: np.ndarray, nprobe: int, seed: int = 0):
     """A faiss inverted-file index (inner product) over ``rows`` [N, D]: ``4·√N`` lists trained
     on a sample of at most 256 rows per list, ``nprobe`` lists probed per query."""
-    try:
-        import faiss
-    except ImportError as error:
-        raise ConfigError(
-            f"searching {len(rows):,} clips needs the approximate index: "
-            'pip install "avpet[search]"'
-        ) from error
+    require("search", f"searching {len(rows):,} clips (the approximate index)")
+    import faiss
+
     dim = rows.shape[1]
     lists = max(1, int(4 * math.sqrt(len(rows))))
     quantizer = faiss.IndexFlatIP(dim)

@@ -21,6 +21,7 @@ from ..errors import ConfigError, MediaError
 from ..extract import parse_roi
 from ..factory import create_model
 from ..features import extract_features
+from ..hub.sources import weights_request
 from .index import MODALITIES, ClipIndex
 
 
@@ -122,8 +123,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """``avpet index PATH... --model NAME --out INDEX``."""
     roi, swallowed = parse_roi(args.roi)
+    pretrained = weights_request(args.model, args.pretrained)  # NAME.TAG: its own weights
     report = update_index(
-        args.out, swallowed + args.paths, args.model, args.pretrained, roi,
+        args.out, swallowed + args.paths, args.model, pretrained, roi,
         batch_size=args.batch_size,
     )  # fmt: skip
     summary = {

@@ -43,14 +43,15 @@ NOT_RUN = {
     r"^python -m pytest": "the test suite itself",
 }
 
+PRETRAIN_FEW_STEPS = (
+    " train.max_steps=2 optim.warmup_steps=0 train.batch_size=2 train.log_every=1"
+    " train.ckpt_every=2 train.device=cpu train.precision=fp32 data.num_workers=0"
+)
 # the same command, smaller: (pattern, text appended before any redirection)
 APPEND = [
-    (
-        r"-m avpet\.pretrain(\s|$)",
-        " train.max_steps=2 optim.warmup_steps=0 train.batch_size=2 train.log_every=1"
-        " train.ckpt_every=2 train.device=cpu train.precision=fp32 data.num_workers=0",
-    ),
-    (r"-m avpet\.pretrain\.cache ", " --limit 8"),
+    (r"-m avpet\.pretrain(\s|$)", PRETRAIN_FEW_STEPS),
+    (r"^avpet pretrain(\s|$)", PRETRAIN_FEW_STEPS),
+    (r"-m avpet\.pretrain\.cache |^avpet cache ", " --limit 8"),
     (r"^avpet eval grid .*--(data|train)", " --limit 10 --probe-c 1.0"),
     (r"^avpet eval fsdd ", " --per-digit 1 --probe-c 1.0"),
 ]

@@ -140,12 +140,16 @@ def test_non_finite_or_integer_weights_are_refused(repo, tmp_path, change, reaso
 
 
 @pytest.mark.parametrize("source", ["", "  "])
-def test_an_empty_pretrained_source_is_not_random_weights(source, capsys):
+def test_an_empty_pretrained_source_is_not_random_weights(source, capsys, data_dir, tmp_path):
     with pytest.raises(ConfigError, match="pretrained source is empty"):
         avpet.create_model(NAME, pretrained=source)
-    argv = ["extract", "x.mp4", "--model", NAME, "--pretrained", source, "--out", "f.safetensors"]
+    clip = str(data_dir / "grid_s1" / "video" / "bbaf2n.mp4")
+    argv = ["extract", clip, "--model", NAME, f"--pretrained={source}", "--out", str(tmp_path)]
     assert main(argv) == 3
     assert "pretrained source is empty" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as usage:  # a bare --pretrained never takes the next word
+        main(["extract", clip, "--model", NAME, "--pretrained", source, "--out", str(tmp_path)])
+    assert usage.value.code == 2
 
 
 @pytest.mark.parametrize(

@@ -70,6 +70,8 @@ def weights_request(name: str, pretrained: bool | str) -> bool | str:
     """What a command loads for model ``name`` given ``pretrained``: that source if one is given,
     else the weights ``name`` itself names, a tag's (``arch.tag``) or a repo's (``hf-hub:...``,
     ``local-dir:...``): random ones under such a name would be a silent surprise; else none."""
+    if isinstance(pretrained, str):  # a source, even an empty one (refused by create_model)
+        return pretrained
     return pretrained or name.startswith(("hf-hub:", "local-dir:")) or "." in name
 
 

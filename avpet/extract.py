@@ -39,13 +39,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", required=True, help="model name, optionally NAME.TAG")
     add_pretrained_argument(parser)
     parser.add_argument("--out", required=True, type=Path, help="output folder")
-    parser.add_argument(
-        "--roi",
-        nargs="+",
-        metavar="ROI",
-        help="crop: none, face (pip install 'avpet[face]') or TOP BOTTOM LEFT RIGHT source pixels "
-        "(default: the crop the weights record, only on frames of the size it refers to)",
-    )
+    add_roi_argument(parser)
     parser.add_argument("--clip-stride", type=float, help="seconds between clip starts")
     parser.add_argument("--num-clips", type=int, help="at most N clips per video, evenly spaced")
     parser.add_argument("--start", type=float, default=0.0, help="start of the span (seconds)")
@@ -73,6 +67,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--overwrite", action="store_true", help="redo videos already done")
     parser.add_argument("--seed", type=int, default=0, help="seed of a randomly initialised model")
+
+
+def add_roi_argument(parser: argparse.ArgumentParser) -> None:
+    """``--roi``, shared by the commands that embed videos (read it with :func:`parse_roi`)."""
+    parser.add_argument(
+        "--roi",
+        nargs="+",
+        metavar="ROI",
+        help="crop: none, face (pip install 'avpet[face]') or TOP BOTTOM LEFT RIGHT source pixels "
+        "(default: the crop the weights record, only on frames of the size it refers to)",
+    )
 
 
 def parse_roi(values: list[str] | None) -> tuple[tuple[int, int, int, int] | str, list[str]]:

@@ -18,7 +18,7 @@ from pathlib import Path
 from ..cli import add_pretrained_argument
 from ..data.sources import find_media
 from ..errors import ConfigError, MediaError
-from ..extract import parse_roi
+from ..extract import add_roi_argument, parse_roi
 from ..factory import create_model
 from ..features import extract_features
 from ..hub.sources import weights_request
@@ -112,10 +112,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", required=True, help="NAME or NAME.TAG (needs a joint space)")
     add_pretrained_argument(parser)
     parser.add_argument("--out", required=True, type=Path, metavar="INDEX", help="index folder")
-    parser.add_argument(
-        "--roi", nargs="+", metavar="ROI",
-        help="crop: none, face or TOP BOTTOM LEFT RIGHT (default: the one the weights record)",
-    )  # fmt: skip
+    add_roi_argument(parser)
     parser.add_argument("--batch-size", type=int, default=32, help="clips per model call")
     parser.add_argument("--json", action="store_true", help="print one JSON object last")
 

@@ -105,7 +105,7 @@ class MediaInfo:
 _AV_OPTIONS = {"protocol_whitelist": "file"}
 
 
-def _open_container(path: str, max_pixels: int | None = None) -> av.container.InputContainer:
+def open_container(path: str, max_pixels: int | None = None) -> av.container.InputContainer:
     """``path`` opened by PyAV as a local file; with ``max_pixels``, FFmpeg's own stream probe
     (which decodes a first frame) refuses larger frames instead of allocating them."""
     if not Path(path).is_file():
@@ -128,12 +128,12 @@ def probe(path: str | Path, max_pixels: int | None = None, audio_only: bool = Fa
     """
     path = str(path)
     max_pixels = default_max_pixels() if max_pixels is None else max_pixels
-    container = _open_container(path, max_pixels)
+    container = open_container(path, max_pixels)
     if container.streams.video and not container.streams.best("video").codec_context.width:
         # Some codecs (MPEG-4 part 2) learn the frame size only by decoding, which the limit
         # refused, or the stream has none: look again without the limit to tell which.
         container.close()
-        container = _open_container(path)
+        container = open_container(path)
     try:
         if not container.streams.video:
             if audio_only and container.streams.audio:
@@ -281,7 +281,7 @@ class PyAVReader(MediaReader):
 
     def _restart(self) -> None:
         self.close()
-        self._container = _open_container(self.info.path)
+        self._container = open_container(self.info.path)
         stream = self._container.streams.video[self._stream_position()]
         stream.thread_count = self.num_threads
         self._decoded = self._container.decode(stream)
@@ -396,7 +396,7 @@ class AudioStream:
         if info.audio_stream is None:
             raise MediaError(info.path, "no audio stream")
         self.info = info
-        self._container = _open_container(info.path)
+        self._container = open_container(info.path)
         stream = next(s for s in self._container.streams.audio if s.index == info.audio_stream)
         self._chunks = self._decode(stream, sample_rate)
         self._buffer = np.zeros(0, dtype=np.float32)

@@ -1,4 +1,5 @@
-"""``avpet eval grid|fsdd``: frozen-feature probes and retrieval on real data (docs/evaluation.md).
+"""``avpet eval grid|fsdd|sync``: frozen-feature probes, retrieval and sync on real data
+(docs/evaluation.md, docs/sync.md).
 
 Each benchmark is a module registered in :data:`BENCHMARKS`; this file parses the arguments they
 share and prints what they measure.
@@ -36,7 +37,11 @@ class Benchmark(Protocol):
 
 
 # name -> the module that is the benchmark; a new benchmark is one module and one entry here.
-BENCHMARKS: dict[str, str] = {"grid": "avpet.eval.grid", "fsdd": "avpet.eval.fsdd"}
+BENCHMARKS: dict[str, str] = {
+    "grid": "avpet.eval.grid",
+    "fsdd": "avpet.eval.fsdd",
+    "sync": "avpet.eval.sync",
+}
 
 
 def benchmark(name: str) -> Benchmark:

@@ -256,6 +256,11 @@ class AVBert(AVModel):
         feats.update(self.encode(feats.get("visual_tokens"), feats.get("audio_tokens")))
         return feats
 
+    def joint_clips(self, modality: str, clips: Tensor) -> Tensor:
+        """The projected CNN tokens of each clip ``[N, ...]`` → ``[N, D]`` (no Transformer: the
+        tokens of a clip do not depend on the other clips)."""
+        return self.embed(**{modality: clips.unsqueeze(0)})[f"{modality}_tokens"][0]
+
     def forward_head(self, features: dict[str, Tensor], pre_logits: bool = False) -> Tensor:
         """Pooled summary (``[BOS_v ; BOS_a]`` [B, 2D] with both modalities, else one BOS [B, D])
         or, with a head and ``pre_logits=False``, the logits of the matching head."""
@@ -358,6 +363,28 @@ register_pretrained(
             "avpet_small_mid_lowrank pretrained with MEP + CPP (CANS negatives) + AVC on the "
             "training clips of GRID speaker s1 (mouth region), self-supervised; CC BY 4.0 like the "
             "corpus."
+        ),
+    ),
+)
+register_pretrained(
+    "avpet_small_mid_lowrank",
+    PretrainedCfg(
+        input=replace(
+            SIZES["small"][1],
+            frames=5,
+            fps=25.0,
+            mel_frames=30,
+            roi=GRID_MOUTH,
+            roi_frame=GRID_FRAME,
+        ),
+        hf_hub_id="avpet/avpet_small_mid_lowrank.sync_grid_s1",
+        license="cc-by-4.0",
+        tag="sync_grid_s1",
+        description=(
+            "avpet_small_mid_lowrank's CNNs and projections trained from grid_s1 to tell in-sync "
+            "from time-shifted audio (0.2-s clips at 25 fps, shifted negatives) on the training "
+            "clips of GRID speaker s1 (mouth region), self-supervised; the model of `avpet sync`. "
+            "CC BY 4.0 like the corpus."
         ),
     ),
 )

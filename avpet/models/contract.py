@@ -78,6 +78,13 @@ class AVModel(nn.Module):
         names = [level.name for level in self.feature_levels()]
         raise ConfigError(f"level {name!r} is not computed by this model; choose from {names}")
 
+    def joint_clips(self, modality: str, clips: Tensor) -> Tensor:
+        """Joint-space embedding of each clip encoded on its own: ``clips`` ``[N, ...]`` (one
+        clip of ``modality`` per row) → ``[N, C]``. What sync scoring compares, for any ``N``."""
+        if self.joint_level is None:
+            raise ConfigError("this model has no joint audio-visual space")
+        return self.modality_features(modality, clips.unsqueeze(1))[self.joint_level][:, 0]
+
     def modality_features(self, modality: str, x: Tensor) -> dict[str, Tensor]:
         """Every level of ``modality`` for the sequences ``x`` of that modality alone:
         ``{level: [B, T, C] or [B, C]}``."""

@@ -5,9 +5,12 @@ other clips of its video and of similar scenes, so real embeddings cluster; unif
 sphere would be the worst case of any inverted file, reported with ``--uniform``). Queries are
 held-out points of the same distribution. Prints one JSON object: build time, resident memory,
 per-query latency of exact search (torch) and of the faiss inverted file, and the recall@10 of the
-approximate answers against the exact ones.
+approximate answers against the exact ones. With ``--span-clips K``, also the latency of a query of
+``K`` clips through :func:`avpet.search.spans.find_spans` with exact candidates (the rows as videos
+of 50 clips), and how often such a query cut from a video finds its own span at top 1.
 
     python benchmarks/bench_search.py --rows 1000000 --dim 256
+    python benchmarks/bench_search.py --rows 200000 --span-clips 10
 """
 
 from __future__ import annotations
@@ -20,7 +23,10 @@ from pathlib import Path
 
 import numpy as np
 
-from avpet.search.index import build_ivf, exact_search
+from avpet.search.index import ClipIndex, build_ivf, exact_search
+from avpet.search.spans import find_spans
+
+CLIPS_PER_VIDEO = 50
 
 
 def synthetic(rows: int, dim: int, centres: int, uniform: bool, seed: int) -> np.ndarray:
@@ -43,6 +49,36 @@ def rss_mb() -> float:
     return float("nan")
 
 
+def as_videos(rows: np.ndarray) -> ClipIndex:
+    """``rows`` as an index of videos of :data:`CLIPS_PER_VIDEO` clips, 0.32 s apart, each row
+    both a visual and an audio clip, searched exactly whatever the count."""
+    n, dim = rows.shape
+    index = ClipIndex("synthetic", "joint", dim, stride=0.32, exact_limit=n)
+    index.video_ids = np.arange(n) // CLIPS_PER_VIDEO
+    index.videos = [f"video{v}.mp4" for v in range(int(index.video_ids[-1]) + 1)]
+    index.starts = (np.arange(n) % CLIPS_PER_VIDEO) * 0.32
+    index.ends = index.starts + 0.64
+    index.embeddings = {"visual": rows, "audio": rows}
+    return index
+
+
+def span_queries(rows: np.ndarray, clips: int, count: int) -> dict:
+    """Per-query latency of :func:`find_spans` for ``count`` queries of ``clips`` rows cut from
+    random videos, and the fraction whose top hit is their own span."""
+    index, rng = as_videos(rows), np.random.default_rng(1)
+    found, began = 0, time.perf_counter()
+    for video in rng.integers(0, len(index.videos), count):
+        offset = int(rng.integers(0, CLIPS_PER_VIDEO - clips + 1))
+        first = int(video) * CLIPS_PER_VIDEO + offset
+        hit = find_spans(index, rows[first : first + clips], "audio", top=1)[0]
+        found += (hit.video, round(hit.start / 0.32)) == (index.videos[video], offset)
+    return {
+        "clips": clips,
+        "ms_per_query": round((time.perf_counter() - began) / count * 1000, 2),
+        "own_span_at_top_1": found / count,
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
@@ -50,6 +86,7 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--nprobe", type=int, nargs="+", default=[16, 32, 64, 128])
     parser.add_argument("--uniform", action="store_true")
+    parser.add_argument("--span-clips", type=int, help="also time queries of this many clips")
     args = parser.parse_args()
 
     data = synthetic(args.rows + args.queries, args.dim, 20_000, args.uniform, seed=0)
@@ -87,6 +124,7 @@ def main() -> None:
                 "ivf": {
                     n: {k: round(float(v), 4) for k, v in r.items()} for n, r in approximate.items()
                 },
+                "spans": span_queries(rows, args.span_clips, 20) if args.span_clips else None,
                 "machine": f"{platform.machine()}, {__import__('os').cpu_count()} cores",
             }
         )

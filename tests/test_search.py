@@ -72,10 +72,9 @@ def _json(capsys) -> object:
 def test_a_sound_finds_its_own_video_as_often_as_the_evaluation_retrieves_it(
     unseen, tmp_path, capsys
 ):
-    """Top-1 of each clip's audio among the index's clips is its own video about as often as the
-    GRID evaluation's audio→video R@1 at the same level on the same clips: measured 0.80 against
-    0.95 on these 20 clips (docs/search.md), so the bound is 0.2 below (the evaluation compares
-    four word-centred clips per sentence, the index consecutive clips over the whole file)."""
+    """Top-1 of each clip's audio among the index's videos is its own video at least as often as
+    the GRID evaluation's audio→video R@1 at the same level on the same clips, less one clip at
+    most (one clip of 20 is 0.05; docs/search.md has the measured numbers)."""
     index = tmp_path / "index"
     assert main(["index", *map(str, unseen), *MODEL, "--out", str(index), "--json"]) == 0
     assert _json(capsys)["added"] == CLIPS
@@ -91,7 +90,7 @@ def test_a_sound_finds_its_own_video_as_often_as_the_evaluation_retrieves_it(
     feats = grid.extract(model.eval(), clips, grid.create_eval_transform(model))
     eval_r1 = retrieval_metrics(*grid.paired_embeddings(feats, model.joint_level))["a2v_r1"]
     print(f"search top-1 {search_r1:.3f}, evaluation a2v R@1 {eval_r1:.3f}")
-    assert search_r1 >= eval_r1 - 0.2 and search_r1 > 5 / CLIPS  # chance is 1/CLIPS
+    assert found >= round(eval_r1 * CLIPS) - 1
 
 
 @pytest.mark.slow
@@ -119,6 +118,8 @@ def test_a_query_cut_from_a_long_video_finds_its_span_and_reindexing_is_incremen
     assert main(["index", str(long.parent), *MODEL, "--out", str(index), "--json"]) == 0
     report = _json(capsys)
     assert (report["added"], report["unchanged"]) == (1, 1)  # only the new one is embedded
+    argv = ["index", str(long.parent), *MODEL, "--out", str(index), "--clip-stride", "0.64"]
+    assert main(argv) == 3 and "stride 0.32 s" in capsys.readouterr().err  # built at 0.32
     plot = tmp_path / "hits.png"
     argv = ["search", str(index), "--audio", str(parts[0]), "--plot", str(plot), "--json"]
     assert main(argv) == 0 and plot.read_bytes()[:4] == b"\x89PNG"
@@ -130,3 +131,6 @@ def test_bad_queries_and_indexes_are_named(tmp_path, capsys, data_dir):
     assert main(["index", str(data_dir / "media" / "h264_no_audio.mp4"), "--model", "vatt_base",
                  "--out", str(tmp_path / "i")]) == 3  # fmt: skip
     assert "share a space" in capsys.readouterr().err
+    argv = ["index", str(data_dir / "media"), "--model", "vatt_base", "--out", str(tmp_path / "i")]
+    assert main([*argv, "--clip-stride", "0"]) == 3
+    assert "--clip-stride must be positive" in capsys.readouterr().err

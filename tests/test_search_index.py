@@ -71,12 +71,13 @@ def test_beyond_the_exact_limit_the_inverted_file_agrees_with_exact_search():
 
 def test_files_round_trip_and_damage_is_named(tmp_path):
     index, data = _index()
-    index.pretrained, index.roi = "local-dir:hub/x", [1, 2, 3, 4]
+    index.pretrained, index.roi, index.stride = "local-dir:hub/x", [1, 2, 3, 4], 0.32
     folder = index.save(tmp_path / "idx")
     back = ClipIndex.load(folder)
-    assert (back.model, back.level, back.dim, back.pretrained, back.roi) == (
-        index.model, index.level, DIM, "local-dir:hub/x", [1, 2, 3, 4]
+    assert (back.model, back.level, back.dim, back.pretrained, back.roi, back.stride) == (
+        index.model, index.level, DIM, "local-dir:hub/x", [1, 2, 3, 4], 0.32
     )  # fmt: skip
+    assert back.crop == (1, 2, 3, 4)  # as extract_features takes it
     assert back.videos == index.videos and back.stamps == index.stamps
     for m in ("visual", "audio"):
         np.testing.assert_array_equal(back.embeddings[m], index.embeddings[m])

@@ -1,9 +1,11 @@
 """An index of clip embeddings in a model's joint space, with exact and approximate search.
 
 One row per clip: its video, start and end time in seconds, and its visual and audio embeddings at
-the model's ``joint_level`` (L2-normalised, so the inner product is the cosine). A query of one
-modality is compared with the other modality's rows: a sound finds the clips whose picture goes
-with it, a picture the clips whose sound does.
+the model's ``joint_level`` (L2-normalised, so the inner product is the cosine). A video's clips
+start ``stride`` seconds apart (:mod:`.indexing` overlaps them by half a clip by default), and a
+query is cut the same way, so its clips line up with the rows of a span (:mod:`.spans`). A query
+of one modality is compared with the other modality's rows: a sound finds the clips whose picture
+goes with it, a picture the clips whose sound does.
 
 Search is exact (a matrix product in torch, in chunks) up to ``exact_limit`` rows; beyond that an
 inverted-file index of faiss (``avpet[search]``) answers, probing ``nprobe`` of its lists.
@@ -28,7 +30,7 @@ from ..extras import require
 from ..outputs import atomic_file
 
 MODALITIES = ("visual", "audio")
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: overlapping clips, their stride recorded
 EXACT_LIMIT = 200_000  # rows searched exactly; an approximate index beyond
 
 
@@ -51,6 +53,7 @@ class ClipIndex:
     dim: int
     pretrained: bool | str = False
     roi: str | list[int] | None = "auto"
+    stride: float | None = None  # seconds between a video's clip starts; None: one clip length
     videos: list[str] = field(default_factory=list)
     stamps: dict[str, list[float]] = field(default_factory=dict)
     video_ids: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
@@ -60,10 +63,17 @@ class ClipIndex:
     exact_limit: int = EXACT_LIMIT
     nprobe: int = 64
     _approximate: dict = field(default_factory=dict, repr=False)
+    _centres: dict = field(default_factory=dict, repr=False)
 
     def __post_init__(self):
         for m in MODALITIES:
             self.embeddings.setdefault(m, np.zeros((0, self.dim), np.float32))
+
+    @property
+    def crop(self) -> tuple[int, int, int, int] | str | None:
+        """The crop as :func:`avpet.extract_features` takes it (``index.json`` keeps a box as
+        a list): every clip and every query of this index is cut the same way."""
+        return tuple(self.roi) if isinstance(self.roi, list) else self.roi
 
     def __len__(self) -> int:
         return len(self.video_ids)
@@ -91,7 +101,7 @@ class ClipIndex:
         self.video_ids = np.concatenate([self.video_ids, np.full(n, len(self.videos) - 1)])
         self.starts = np.concatenate([self.starts, np.asarray(starts, np.float64)])
         self.ends = np.concatenate([self.ends, np.asarray(ends, np.float64)])
-        self._approximate.clear()
+        self._changed()
 
     def remove(self, video: str) -> None:
         """Drop every clip of ``video`` (nothing if it is not indexed)."""
@@ -106,7 +116,32 @@ class ClipIndex:
         self.video_ids = np.where(ids > gone, ids - 1, ids)
         self.videos.pop(gone)
         self.stamps.pop(video, None)
+        self._changed()
+
+    def _changed(self) -> None:
+        """Forget what was derived from the rows."""
         self._approximate.clear()
+        self._centres.clear()
+
+    def centre(self, modality: str) -> np.ndarray:
+        """The mean ``[dim]`` of ``modality``'s (normalised) rows, what clips of that modality
+        share; :mod:`.spans` compares clips centred on it."""
+        if modality not in self._centres:
+            rows = self.embeddings[modality]
+            self._centres[modality] = (
+                rows.mean(0, dtype=np.float64).astype(np.float32)
+                if len(rows)
+                else np.zeros(self.dim, np.float32)
+            )
+        return self._centres[modality]
+
+    def video_rows(self) -> tuple[np.ndarray, np.ndarray]:
+        """First row and row count of each video ``[len(videos)]`` (a video's rows are
+        consecutive, in the order of its clips)."""
+        videos = np.arange(len(self.videos))
+        return np.searchsorted(self.video_ids, videos), np.bincount(
+            self.video_ids, minlength=len(videos)
+        )
 
     def search(self, queries: np.ndarray, modality: str, top: int = 10) -> tuple[np.ndarray, ...]:
         """The ``top`` rows of ``modality`` closest to each query ``[Q, dim]`` (queries of the
@@ -158,6 +193,7 @@ class ClipIndex:
             "dim": self.dim,
             "pretrained": self.pretrained,
             "roi": self.roi,
+            "stride": self.stride,
             "videos": self.videos,
             "stamps": [self.stamps.get(v, []) for v in self.videos],
         }
@@ -175,10 +211,13 @@ class ClipIndex:
         except (OSError, ValueError, SafetensorError) as error:
             raise IndexFileError(folder, f"not a readable avpet index ({error})") from error
         if not isinstance(meta, dict) or meta.get("format_version") != FORMAT_VERSION:
-            raise IndexFileError(folder, f"index.json is not format {FORMAT_VERSION}")
+            raise IndexFileError(
+                folder, f"index.json is not format {FORMAT_VERSION} (build it again: avpet index)"
+            )
         try:
             index = cls(meta["model"], meta["level"], int(meta["dim"]), meta["pretrained"])
             index.roi, index.videos = meta["roi"], [str(v) for v in meta["videos"]]
+            index.stride = None if meta["stride"] is None else float(meta["stride"])
             index.stamps = dict(zip(index.videos, meta["stamps"], strict=True))
         except (KeyError, TypeError, ValueError) as error:
             raise IndexFileError(

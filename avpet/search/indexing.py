@@ -1,10 +1,10 @@
 """``avpet index``: embed a collection of videos into a :class:`~avpet.search.index.ClipIndex`.
 
 :func:`update_index` embeds every new or changed file of ``paths`` with
-:func:`avpet.extract_features` (consecutive clips over each whole file, at the model's
-``joint_level``) and adds them to the index; files already in it and unchanged (same size and
-modification time) are not decoded again, so adding videos to a folder and rerunning embeds only
-the new ones.
+:func:`avpet.extract_features` (clips over each whole file, their starts half a clip apart by
+default, at the model's ``joint_level``) and adds them to the index; files already in it and
+unchanged (same size and modification time) are not decoded again, so adding videos to a folder
+and rerunning embeds only the new ones.
 """
 
 from __future__ import annotations
@@ -16,7 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..cli import add_pretrained_argument
+from ..data.config import resolve_data_config
 from ..data.sources import find_media
+from ..data.stream import Coverage
 from ..errors import ConfigError, MediaError
 from ..extract import add_roi_argument, parse_roi
 from ..factory import create_model
@@ -40,21 +42,27 @@ def update_index(
     model_name: str,
     pretrained: bool | str = False,
     roi: tuple[int, int, int, int] | str = "auto",
+    stride: float | None = None,
     **options,
 ) -> IndexReport:
     """Create or extend the index at ``folder`` with the media files ``paths`` point at (see
-    :func:`avpet.data.sources.find_media`); ``options``: :class:`avpet.features.ExtractCfg`
-    fields. The index records the model, its weights and the crop, so every later call and
-    every query embeds the same way (another model is a :class:`ConfigError`). Unreadable files
-    are skipped (``avpet extract`` on them says why)."""
+    :func:`avpet.data.sources.find_media`); ``stride``: seconds between clip starts (default
+    half the model's clip); ``options``: :class:`avpet.features.ExtractCfg` fields but
+    ``coverage``. The index records the model, its weights, the crop and the stride, so every
+    later call and every query embeds the same way (another is a :class:`ConfigError`).
+    Unreadable files are skipped (``avpet extract`` on them says why)."""
     folder = Path(folder)
+    if stride is not None and stride <= 0:
+        raise ConfigError(f"--clip-stride must be positive, got {stride}")
     roi = list(roi) if isinstance(roi, tuple) else roi  # as index.json records it
     if (folder / "index.json").exists():
         index = ClipIndex.load(folder)
-        if (index.model, index.pretrained, index.roi) != (model_name, pretrained, roi):
+        built = (index.model, index.pretrained, index.roi, stride or index.stride)
+        if built != (model_name, pretrained, roi, index.stride):
             raise ConfigError(
-                f"{folder} holds {index.model} (weights {index.pretrained}, roi {index.roi}); "
-                f"build another index for {model_name} (weights {pretrained}, roi {roi})"
+                f"{folder} holds {index.model} (weights {index.pretrained}, roi {index.roi}, "
+                f"stride {index.stride} s); build another index for {model_name} (weights "
+                f"{pretrained}, roi {roi}, stride {stride} s)"
             )
         model = embedding_model(index)
     else:
@@ -62,14 +70,18 @@ def update_index(
         if model.joint_level is None:
             raise ConfigError(f"{model_name} has no level where visual and audio share a space")
         dim = model.feature_level(model.joint_level).dims["visual"]
-        index = ClipIndex(model_name, model.joint_level, dim, pretrained, roi)
+        stride = stride or resolve_data_config(model).input.clip_seconds / 2
+        index = ClipIndex(model_name, model.joint_level, dim, pretrained, roi, stride)
     sources = [source.path for source in find_media(paths)]
     stamps = {path: _stamp(path) for path in sources}
     unchanged = [p for p in sources if index.stamps.get(p) == stamps[p]]
     todo = [p for p in sources if p not in unchanged]
     added: list[str] = []
     if todo:
-        for record in extract_features(todo, model, roi=_crop(roi), on_error="skip", **options):
+        coverage = Coverage(stride=index.stride)
+        for record in extract_features(
+            todo, model, roi=index.crop, coverage=coverage, on_error="skip", **options
+        ):
             embeddings = {
                 m: record.features[f"{m}_{index.level}"].float().numpy() for m in MODALITIES
             }
@@ -90,11 +102,6 @@ def embedding_model(index: ClipIndex):
     return create_model(index.model, pretrained=index.pretrained).eval()
 
 
-def _crop(roi: list[int] | str):
-    """The crop as :func:`avpet.extract_features` takes it (JSON keeps a box as a list)."""
-    return tuple(roi) if isinstance(roi, list) else roi
-
-
 def _stamp(path: str) -> list[float]:
     """Size and modification time of ``path``: a file whose stamp changed is embedded again."""
     try:
@@ -113,6 +120,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_pretrained_argument(parser)
     parser.add_argument("--out", required=True, type=Path, metavar="INDEX", help="index folder")
     add_roi_argument(parser)
+    parser.add_argument(
+        "--clip-stride",
+        type=float,
+        metavar="SECONDS",
+        help="seconds between clip starts (default: half the model's clip, so clips overlap)",
+    )
     parser.add_argument("--batch-size", type=int, default=32, help="clips per model call")
     parser.add_argument("--json", action="store_true", help="print one JSON object last")
 
@@ -122,7 +135,7 @@ def run(args: argparse.Namespace) -> int:
     roi, swallowed = parse_roi(args.roi)
     pretrained = weights_request(args.model, args.pretrained)  # NAME.TAG: its own weights
     report = update_index(
-        args.out, swallowed + args.paths, args.model, pretrained, roi,
+        args.out, swallowed + args.paths, args.model, pretrained, roi, args.clip_stride,
         batch_size=args.batch_size,
     )  # fmt: skip
     summary = {

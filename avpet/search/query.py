@@ -1,33 +1,27 @@
 """``avpet search``: where in the indexed collection a sound (or a picture) belongs.
 
-:func:`search_file` embeds the query span of one file the way the index was built and compares
-it with the other modality of the index. A one-clip query is answered clip by clip; a longer one
-by the video spans whose consecutive clips agree with the query's consecutive clips: each query
-clip's best matches vote for the span start they imply, and a span's score is the sum of its
-votes over the query's clip count (the mean cosine when every clip agrees), so a query cut from
-the middle of a long video finds its own time span.
+:func:`search_file` embeds the query span of one file the way the index was built and finds the
+spans of the indexed videos whose other modality goes with it, clip for clip
+(:func:`~avpet.search.spans.find_spans`), so a query cut from the middle of a long video finds its
+own time span.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-from collections import defaultdict
 from dataclasses import asdict
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from ..data.stream import Coverage
 from ..errors import ConfigError, MediaError
 from ..extras import require
 from ..features import extract_features
-from .index import ClipIndex, Hit
-from .indexing import _crop, embedding_model
-
-OTHER = {"visual": "audio", "audio": "visual"}
-CANDIDATES = 50  # matches kept per query clip before the spans vote
+from .index import MODALITIES, ClipIndex, Hit
+from .indexing import embedding_model
+from .spans import find_spans
 
 
 def search_file(
@@ -39,57 +33,19 @@ def search_file(
     end: float | None = None,
     top: int = 5,
 ) -> list[Hit]:
-    """The ``top`` clips (or spans) of ``index`` whose other modality goes with ``modality``
-    (``"audio"`` or ``"visual"``) of ``query`` between ``start`` and ``end`` seconds; ``model``:
+    """The ``top`` spans of ``index`` whose other modality goes with ``modality`` (``"audio"`` or
+    ``"visual"``) of ``query`` between ``start`` and ``end`` seconds; ``model``:
     :func:`~avpet.search.indexing.embedding_model` of the index."""
-    if modality not in OTHER:
+    if modality not in MODALITIES:
         raise ConfigError(f"the query modality is audio or visual, got {modality!r}")
-    coverage = Coverage(start=start, end=end)
+    coverage = Coverage(stride=index.stride, start=start, end=end)
     record = next(
-        extract_features([query], model, roi=_crop(index.roi), coverage=coverage, on_error="raise")
+        extract_features([query], model, roi=index.crop, coverage=coverage, on_error="raise")
     )
     if not (record.has_audio if modality == "audio" else record.has_visual):
         raise MediaError(query, f"has no {modality} stream to search with")
     queries = record.features[f"{modality}_{index.level}"].float().numpy()
-    scores, rows = index.search(queries, OTHER[modality], top=max(top, CANDIDATES))
-    if len(queries) == 1:
-        return index.hits(rows[0][:top], scores[0][:top])
-    offsets = (record.start - record.start[0]).numpy()
-    return _vote(index, scores, rows, offsets, float(record.end[-1] - record.start[0]), top)
-
-
-def _vote(
-    index: ClipIndex,
-    scores: np.ndarray,
-    rows: np.ndarray,
-    offsets: np.ndarray,
-    span: float,
-    top: int,
-) -> list[Hit]:
-    """Spans of ``span`` seconds: query clip ``k`` (``offsets[k]`` seconds into the query)
-    matching row ``r`` votes ``score`` for the span starting ``start[r] - offsets[k]`` in ``r``'s
-    video (starts rounded to the clip length)."""
-    clip = float(np.median(index.ends - index.starts)) or 1.0
-    votes: dict[tuple[int, int], float] = defaultdict(float)
-    for k, offset in enumerate(offsets):
-        voted = set()
-        for row, score in zip(rows[k], scores[k], strict=True):
-            if row < 0:
-                continue
-            key = (int(index.video_ids[row]), round((index.starts[row] - offset) / clip))
-            if key not in voted:  # one vote per query clip and span
-                voted.add(key)
-                votes[key] += float(score)
-    best = sorted(votes, key=votes.__getitem__, reverse=True)[:top]
-    return [
-        Hit(
-            index.videos[video],
-            max(slot * clip, 0.0),
-            max(slot * clip, 0.0) + span,
-            votes[(video, slot)] / len(offsets),
-        )
-        for video, slot in best
-    ]
+    return find_spans(index, queries, modality, top)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -54,6 +54,9 @@ APPEND = [
     (r"-m avpet\.pretrain\.cache |^avpet cache ", " --limit 8"),
     (r"^avpet eval grid .*--(data|train)", " --limit 10 --probe-c 1.0"),
     (r"^avpet eval fsdd ", " --per-digit 1 --probe-c 1.0"),
+    (r"^avpet eval sync ", " --limit 4"),
+    (r"experiments/sync_pretrain\.py ", " --steps 2 --eval-every 1 --limit 4"),
+    (r"benchmarks/bench_sync\.py ", " --clips 2"),
 ]
 FEWER_PROCESSES = (r"--nproc_per_node (8|N)\b", "--nproc_per_node 2")
 

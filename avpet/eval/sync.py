@@ -58,7 +58,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace, probe_cfg: ProbeCfg) -> dict:
     """The metrics of ``avpet eval sync`` for ``--model`` or ``--baseline``."""
     del probe_cfg  # no probe: the offset is read from the score curve
-    clips = _clips(args)
+    clips = sync_clips(args)
     k = args.search
     if args.baseline:
         embed, span, timing = _baseline(k), 2, {}
@@ -78,7 +78,7 @@ def measure(signals: list[SyncEmbeddings], speech: list[slice], k: int, span: in
     genuine, shifted, swapped = [], [], []
     for i, signal in enumerate(signals):
         for shift in range(-k, k + 1):
-            scores = clip_scores(_moved(signal, signal.audio, k, shift))
+            scores = clip_scores(moved(signal, signal.audio, k, shift))
             for name, context in CONTEXTS:
                 for rows in _contexts(len(scores), speech[i], context, span):
                     hits[name].append(abs(estimate(scores[rows]).offset - shift) <= 1)
@@ -88,7 +88,7 @@ def measure(signals: list[SyncEmbeddings], speech: list[slice], k: int, span: in
             elif abs(shift) >= 3:
                 shifted.append(score)
         other = signals[(i + 1) % len(signals)].audio
-        swapped.append(estimate(clip_scores(_moved(signal, other, k, 0))).sync_score)
+        swapped.append(estimate(clip_scores(moved(signal, other, k, 0))).sync_score)
     out = {f"offset_acc_{name}": sum(h) / len(h) for name, h in hits.items()}
     out["auroc_swapped"] = auroc(genuine, swapped)
     out["auroc_shift3"] = auroc(genuine, shifted)
@@ -101,7 +101,7 @@ def auroc(positives: list[float], negatives: list[float]) -> float:
     return float((pos > neg).double().mean() + 0.5 * (pos == neg).double().mean())
 
 
-def _moved(signal: SyncEmbeddings, audio: torch.Tensor, k: int, shift: int) -> SyncEmbeddings:
+def moved(signal: SyncEmbeddings, audio: torch.Tensor, k: int, shift: int) -> SyncEmbeddings:
     """``signal``'s visual rows against ``audio`` (windows of search ``2k``) moved ``shift``
     frames later, as windows of search ``k``."""
     count = signal.num_clips
@@ -129,7 +129,9 @@ def spoken(clip: GridClip, fps: float) -> slice:
     return slice(round(clip.words[0].start * fps), round(clip.words[-1].end * fps))
 
 
-def _clips(args: argparse.Namespace) -> list[GridClip]:
+def sync_clips(args: argparse.Namespace) -> list[GridClip]:
+    """The clips ``--clips`` names: the split's test side, or the held-out tenth of its training
+    side (what the sync model's training kept back), ``--limit`` of them if given."""
     if args.search < 1:
         raise ConfigError(f"--search must be >= 1, got {args.search}")
     train, test = split_clips(find_clips(args.data / "video", args.data / "align"), args.split)

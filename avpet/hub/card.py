@@ -42,20 +42,22 @@ def eval_results(metrics: Mapping[str, float]) -> list:
     """``model-index`` entries (huggingface_hub ``EvalResult``) of metrics keyed ``task/name``."""
     from huggingface_hub import EvalResult
 
-    from .evals import DATASETS
+    from .evals import METRIC_TYPES, TASKS
 
     results = []
     for key, value in sorted(metrics.items()):
         task, sep, name = key.partition("/")
-        if not sep:
-            continue  # not measured by a named avpet eval task
+        metric_type = next((t for part, t in METRIC_TYPES.items() if part in name), None)
+        if not sep or metric_type is None:
+            continue  # not measured by a named avpet eval task, or not a quality metric
+        what, dataset = TASKS.get(task, ("frozen-feature probes", task))
         results.append(
             EvalResult(
                 task_type="feature-extraction",
-                task_name=f"frozen-feature probes ({task})",
+                task_name=f"{what} ({task})",
                 dataset_type=task,
-                dataset_name=DATASETS.get(task, task),
-                metric_type="accuracy" if name.endswith("acc") or "_acc" in name else "recall",
+                dataset_name=dataset,
+                metric_type=metric_type,
                 metric_name=name,
                 metric_value=round(float(value), 4),
             )

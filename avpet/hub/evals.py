@@ -12,7 +12,14 @@ from pathlib import Path
 from ..errors import ConfigError
 
 NOT_METRICS = {"seconds", "seed"}
-DATASETS = {"grid": "GRID", "fsdd": "FSDD"}  # task -> dataset name on the card
+# task -> (what it measures, dataset name) on the card
+TASKS = {
+    "grid": ("frozen-feature probes", "GRID"),
+    "fsdd": ("frozen-feature probes", "FSDD"),
+    "sync": ("audio-visual offset detection", "GRID"),
+}
+# a metric name containing the key -> its model-index type; other metrics (timings) stay off it
+METRIC_TYPES = {"auroc": "roc_auc", "acc": "accuracy", "_r1": "recall", "_r5": "recall"}
 
 
 def read_eval_json(path: str | Path) -> tuple[dict[str, float], str, dict]:

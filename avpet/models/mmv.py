@@ -37,12 +37,15 @@ VIDEO_BACKBONES = ("s3d", "tsm")
 
 @dataclass(frozen=True)
 class WordPoolCfg:
-    """Bag-of-words text: ``vocab_size × embed_dim`` table, ``Linear → ReLU`` to ``hidden``."""
+    """Bag-of-words text: ``vocab_size × embed_dim`` table, ``Linear → ReLU`` to ``hidden``, max
+    over the words; ``mask_padding=False`` lets padding (id 0) words into the max, as the released
+    MMV code does."""
 
     vocab_size: int = 2**16
     embed_dim: int = 300
     hidden: int = 2048
     trainable_embedding: bool = False
+    mask_padding: bool = True
 
     def __post_init__(self):
         if min(self.vocab_size, self.embed_dim, self.hidden) <= 0:
@@ -100,6 +103,7 @@ class WordPool(nn.Module):
         self.table.weight.requires_grad_(cfg.trainable_embedding)
         self.proj = nn.Linear(cfg.embed_dim, cfg.hidden)
         self.num_features = cfg.hidden
+        self.mask_padding = cfg.mask_padding
 
     def load_table(self, table: Tensor) -> None:
         """Replace the embedding table (e.g. word2vec vectors) by ``table`` [vocab, embed_dim]."""
@@ -115,6 +119,8 @@ class WordPool(nn.Module):
         if ids.dim() != 2 or ids.dtype not in (torch.int32, torch.int64):
             raise ConfigError(f"text must be integer word ids [B, L], got {tuple(ids.shape)}")
         h = torch.relu(self.proj(self.table(ids)))
+        if not self.mask_padding:
+            return h.amax(dim=1)
         valid = (ids != 0)[..., None]
         # a sentence of padding only pools to zeros
         return h.masked_fill(~valid, float("-inf")).amax(dim=1).nan_to_num(neginf=0.0)

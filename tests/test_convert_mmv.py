@@ -225,3 +225,28 @@ def test_a_converted_model_extracts_and_evaluates(fixture_registered, data_dir, 
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert result["n_train"] == result["n_test"] == 6 and result["level"] == "joint"
     assert all(0.0 <= result[k] <= 1.0 for k in ("visual_letter_acc", "audio_digit_acc", "a2v_r1"))
+
+
+def test_loading_into_another_family_is_refused(tmp_path, capsys):
+    out = tmp_path / "repo"
+    args = ["convert-official", "mmv", str(pickle_of("s3d")), "--model", "vatt_small"]
+    assert main([*args, "--out", str(out)]) == 3
+    assert "vatt_small is not a released MMV architecture" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_the_records_catch_the_details_that_differ_from_the_paper(monkeypatch):
+    """The TSM paper's in-place shift instead of MMV's rotating one, or PyTorch's symmetric
+    padding instead of ``SAME``, moves the outputs far beyond the tolerance."""
+    from avpet.layers import resnet_v2, same
+    from avpet.layers.temporal_shift import TemporalShift
+
+    def symmetric(sizes, kernel, stride):
+        return tuple(p for k in reversed(kernel) for p in (k // 2, k // 2))
+
+    with monkeypatch.context() as patch:
+        patch.setattr(resnet_v2, "rotating_shift", lambda x, t, f: TemporalShift(t)(x))
+        assert replay_mmv(RECORDS["tsm"])["video_pooled"] > 1e-3
+    with monkeypatch.context() as patch:
+        patch.setattr(same, "same_padding", symmetric)
+        assert replay_mmv(RECORDS["s3d"])["video_pooled"] > 1e-3

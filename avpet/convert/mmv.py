@@ -30,7 +30,6 @@ from torch import Tensor
 from ..errors import CheckpointError, ConfigError
 from .safe_pickle import load_pickle
 
-LICENSE = "cc-by-nc-4.0"  # the released weights' (the official code is Apache-2.0)
 EMA_BOOKKEEPING = ("hidden", "counter")
 BN = re.compile(r"^_*(?:cross_replica_)?batch_norm(_\d+)?$")
 BACKBONES = ("visual_module", "audio_module")
@@ -327,6 +326,7 @@ def build_model(official: dict[str, np.ndarray], origin: str, model_name: str | 
     converted weights; strict: nothing missing, nothing left over."""
     from ..factory import create_model
     from ..hub.weights import load_into
+    from ..models.mmv_official import MMVOfficial
 
     cfg = infer_cfg(official, origin)
     name = model_name or registered_name(cfg)
@@ -336,6 +336,8 @@ def build_model(official: dict[str, np.ndarray], origin: str, model_name: str | 
             "--model NAME to load it into one"
         )
     model = create_model(name)
+    if not isinstance(model, MMVOfficial):
+        raise ConfigError(f"{name} is not a released MMV architecture (mmv_official_*)")
     load_into(model, convert_state_dict(official, model, origin), origin, strict=True)
     return model.eval()
 
@@ -343,6 +345,7 @@ def build_model(official: dict[str, np.ndarray], origin: str, model_name: str | 
 def convert_official(source: str | Path, out: str | Path, model_name: str | None = None) -> Path:
     """Read the official checkpoint ``source`` and write the avpet hub repo ``out``."""
     from ..hub import save_pretrained
+    from ..models.mmv_official import LICENSE
     from .cards import MMV_CARDS, MMV_GENERIC
 
     model = build_model(load_official(source), str(source), model_name)

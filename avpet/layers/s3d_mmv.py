@@ -108,6 +108,8 @@ class InceptionMMV(nn.Module):
 def space_to_depth(video: Tensor) -> Tensor:
     """``[B, 3, T, H, W]`` → ``[B, 24, T/2, H/2, W/2]``, channel ``((dt·2 + dh)·2 + dw)·3 + c``
     as the official ``space_to_depth_batch`` orders them."""
+    if video.dim() != 5:
+        raise ConfigError(f"video must be clips [B, 3, T, H, W], got {tuple(video.shape)}")
     b, c, t, h, w = video.shape
     if t % 2 or h % 2 or w % 2:
         raise ConfigError(f"MMV's S3D needs even frames, height and width, got {t}×{h}×{w}")

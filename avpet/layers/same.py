@@ -22,15 +22,12 @@ def same_padding(
 
 
 class SameConv(nn.Module):
-    """A 2D/3D convolution (bias-free by default) with ``SAME`` padding: ``[N, C, *S]`` →
-    ``[N, C', *S']``."""
+    """A bias-free 2D/3D convolution with ``SAME`` padding: ``[N, C, *S]`` → ``[N, C', *S']``."""
 
-    def __init__(
-        self, cin: int, cout: int, kernel: tuple[int, ...], stride: tuple[int, ...], bias=False
-    ):
+    def __init__(self, cin: int, cout: int, kernel: tuple[int, ...], stride: tuple[int, ...]):
         super().__init__()
         conv = nn.Conv2d if len(kernel) == 2 else nn.Conv3d
-        self.conv = conv(cin, cout, kernel, stride, bias=bias)
+        self.conv = conv(cin, cout, kernel, stride, bias=False)
 
     def forward(self, x: Tensor) -> Tensor:
         pad = same_padding(x.shape[2:], self.conv.kernel_size, self.conv.stride)

@@ -134,21 +134,25 @@ class MMV(JointModel):
         self.cfg = cfg
         self.pretrained_cfg = pretrained_cfg or PretrainedCfg()
         self.model_name = name
-        builders = {
-            "video": lambda: (
-                S3DG(cfg.s3d) if cfg.video_backbone == "s3d" else TSMVideo(cfg.tsm, cfg.tsm_frames)
-            ),
-            "audio": lambda: ResNet2d(cfg.audio),
-            "text": lambda: WordPool(cfg.text),
-        }
-        self.encoders = nn.ModuleDict({m: builders[m]() for m in cfg.modalities})
+        self.encoders = nn.ModuleDict({m: self.make_encoder(m) for m in cfg.modalities})
         self.spaces = None
         if cfg.spaces.kind != "none":
             dims = {m: self.encoders[m].num_features for m in cfg.modalities}
-            self.spaces = JointSpaces(
-                cfg.spaces, dims.get("video"), dims.get("audio"), dims.get("text")
-            )
+            self.spaces = self.make_spaces(dims.get("video"), dims.get("audio"), dims.get("text"))
         self.head = self.make_classifier(cfg.num_classes)
+
+    def make_encoder(self, modality: str) -> nn.Module:
+        """The network of ``modality`` (video, audio, text) that ``self.cfg`` describes."""
+        cfg = self.cfg
+        if modality == "video":
+            if cfg.video_backbone == "s3d":
+                return S3DG(cfg.s3d)
+            return TSMVideo(cfg.tsm, cfg.tsm_frames)
+        return ResNet2d(cfg.audio) if modality == "audio" else WordPool(cfg.text)
+
+    def make_spaces(self, video: int | None, audio: int | None, text: int | None) -> nn.Module:
+        """The joint-space heads for pooled features of these widths (``None``: absent)."""
+        return JointSpaces(self.cfg.spaces, video, audio, text)
 
     def feature_dim(self, modality: str) -> int:
         """Width of the pooled feature of ``modality``."""

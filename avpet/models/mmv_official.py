@@ -31,8 +31,8 @@ from ..layers.resnet_v2 import BN_EPS, ResNetV2Cfg, SpectrogramResNetV2, TSMResN
 from ..layers.s3d_mmv import S3DMMV, S3DMMVCfg
 from ..layers.spaces import SpacesCfg
 from ..registry import register_models
-from .joint import MODALITIES, JointModel, check_joint_cfg
-from .mmv import WordPool, WordPoolCfg
+from .joint import MODALITIES, check_joint_cfg
+from .mmv import MMV, WordPool, WordPoolCfg
 
 VIDEO_BACKBONES = ("s3d", "tsm")
 
@@ -116,53 +116,22 @@ class MMVHeads(nn.Module):
         return out
 
 
-class MMVOfficial(JointModel):
+class MMVOfficial(MMV):
     """The released MMV networks: video ``[N, 3, T, H, W]`` RGB in [0, 1], audio log-mel
-    ``[N, 1, n_mels, frames]``, text word ids ``[N, L]``; see the module docstring."""
+    ``[N, 1, n_mels, frames]``, text word ids ``[N, L]`` → ``{m}_pooled`` (video 1024 / 2048 /
+    4096, audio and text 2048 at the released sizes) and the heads' embeddings; see the module
+    docstring."""
 
-    def __init__(
-        self, cfg: MMVOfficialCfg, pretrained_cfg: PretrainedCfg | None = None, name: str = ""
-    ):
-        super().__init__()
-        self.cfg = cfg
-        self.pretrained_cfg = pretrained_cfg or PretrainedCfg()
-        self.model_name = name
-        builders = {
-            "video": lambda: (
-                S3DMMV(cfg.s3d) if cfg.video_backbone == "s3d" else TSMResNetV2(cfg.tsm)
-            ),
-            "audio": lambda: SpectrogramResNetV2(cfg.audio),
-            "text": lambda: WordPool(cfg.text),
-        }
-        self.encoders = nn.ModuleDict({m: builders[m]() for m in cfg.modalities})
-        self.spaces = None
-        if cfg.spaces.kind != "none":
-            dims = {m: self.encoders[m].num_features for m in cfg.modalities}
-            self.spaces = MMVHeads(cfg, dims.get("video"), dims.get("audio"), dims.get("text"))
-        self.head = self.make_classifier(cfg.num_classes)
+    cfg: MMVOfficialCfg
 
-    def feature_dim(self, modality: str) -> int:
-        return self.encoders[modality].num_features
+    def make_encoder(self, modality: str) -> nn.Module:
+        cfg = self.cfg
+        if modality == "video":
+            return S3DMMV(cfg.s3d) if cfg.video_backbone == "s3d" else TSMResNetV2(cfg.tsm)
+        return SpectrogramResNetV2(cfg.audio) if modality == "audio" else WordPool(cfg.text)
 
-    def encode_clips(
-        self, video: Tensor | None = None, audio: Tensor | None = None, text: Tensor | None = None
-    ) -> dict[str, Tensor]:
-        """``{m}_pooled`` [N, C_m] for each given modality (video 1024 / 2048 / 4096, audio and
-        text 2048 at the released sizes)."""
-        out: dict[str, Tensor] = {}
-        for modality, x in (("video", video), ("audio", audio), ("text", text)):
-            if x is None:
-                continue
-            if modality not in self.encoders:
-                raise ConfigError(f"{self.model_name or 'this MMV'} has no {modality} network")
-            out[f"{modality}_pooled"] = self.encoders[modality](x)
-        if not out:
-            raise ConfigError("give at least one of video, audio, text")
-        return out
-
-    def parameter_counts(self) -> dict[str, int]:
-        """Parameters per part (see :meth:`JointModel.base_counts`)."""
-        return self.base_counts({m: (encoder,) for m, encoder in self.encoders.items()})
+    def make_spaces(self, video: int | None, audio: int | None, text: int | None) -> nn.Module:
+        return MMVHeads(self.cfg, video, audio, text)
 
 
 # ---- registry -------------------------------------------------------------------------------

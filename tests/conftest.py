@@ -1,7 +1,7 @@
 """Shared fixtures and helpers: where the real data lives (``AVPET_DATA`` or ``../shared/data``),
-models on the meta device, GRID manifests, free ports, a hub repo's first hour (extract, eval). Test
-modules import the plain helpers
-(``from conftest import meta_model``); pytest puts this folder on ``sys.path``."""
+models on the meta device, GRID manifests, free ports, a hub repo's first hour (extract, eval).
+Test modules import the plain helpers (``from conftest import meta_model``); pytest puts this
+folder on ``sys.path``."""
 
 from __future__ import annotations
 

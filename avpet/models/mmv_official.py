@@ -32,9 +32,7 @@ from ..layers.s3d_mmv import S3DMMV, S3DMMVCfg
 from ..layers.spaces import SpacesCfg
 from ..registry import register_models
 from .joint import MODALITIES, check_joint_cfg
-from .mmv import MMV, WordPool, WordPoolCfg
-
-VIDEO_BACKBONES = ("s3d", "tsm")
+from .mmv import MMV, VIDEO_BACKBONES, WordPool, WordPoolCfg
 
 
 @dataclass(frozen=True)

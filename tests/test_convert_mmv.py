@@ -235,3 +235,13 @@ def test_the_records_catch_the_details_that_differ_from_the_paper(monkeypatch):
     with monkeypatch.context() as patch:
         patch.setattr(same, "same_padding", symmetric)
         assert replay_mmv(RECORDS["s3d"])["video_pooled"] > 1e-3
+
+
+def test_optimizer_state_beside_params_and_state_is_skipped(tmp_path):
+    from avpet.convert.safe_pickle import load_pickle
+
+    tree = load_pickle(pickle_of("s3d"))
+    tree["opt_state"] = {"text_audio_video/text_module/~/text_conv1": {"mu": np.ones(3)}}
+    path = tmp_path / "with_optimizer.pkl"
+    path.write_bytes(pickle.dumps(tree))
+    assert mmv.load_official(path).keys() == mmv.load_official(pickle_of("s3d")).keys()

@@ -201,6 +201,7 @@ def test_a_converted_model_extracts_and_evaluates(fixture_registered, data_dir, 
     assert main(["convert-official", "mmv", str(pickle_of("s3d")), "--out", str(repo)]) == 0
     readme = (repo / "README.md").read_text()
     assert "CC BY-NC 4.0" in readme and "non-commercial use only" in readme
+    assert MMVOfficial.summary in readme and "unimodal Transformers" not in readme
     shapes = first_hour(repo, data_dir, tmp_path / "features", capsys)
     clips, record = shapes["visual_pooled"][0], np.load(RECORDS["s3d"] / "parity.npz")
     widths = {k: record[f"out_{k}"].shape[1] for k in ("video_pooled", "audio_pooled", "video_va")}

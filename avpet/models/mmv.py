@@ -129,6 +129,11 @@ class WordPool(nn.Module):
 class MMV(JointModel):
     """MMV video, audio and text networks with joint-space heads and an optional classifier."""
 
+    summary = (
+        "per-clip video (S3D-G or TSM-ResNet50), log-mel audio (ResNet50) and bag-of-words text "
+        "networks, with joint-space heads"
+    )
+
     def __init__(self, cfg: MMVCfg, pretrained_cfg: PretrainedCfg | None = None, name: str = ""):
         super().__init__()
         self.cfg = cfg

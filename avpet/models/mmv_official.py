@@ -121,6 +121,10 @@ class MMVOfficial(MMV):
     docstring."""
 
     cfg: MMVOfficialCfg
+    summary = (
+        "the authors' released MMV networks: per-clip video (S3D-G or TSM-ResNet50 v2), log-mel "
+        "audio (ResNet50 v2) and bag-of-words text, with the official fac_relu heads"
+    )
 
     def make_encoder(self, modality: str) -> nn.Module:
         cfg = self.cfg

@@ -1,9 +1,11 @@
 """Shared fixtures and helpers: where the real data lives (``AVPET_DATA`` or ``../shared/data``),
-models on the meta device, GRID manifests, free ports. Test modules import the plain helpers
-(``from conftest import meta_model``); pytest puts this folder on ``sys.path``."""
+models on the meta device, GRID manifests, free ports, a hub repo's first hour (extract, eval).
+Test modules import the plain helpers (``from conftest import meta_model``); pytest puts this
+folder on ``sys.path``."""
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 from pathlib import Path
@@ -13,6 +15,7 @@ import torch
 from torch import nn
 
 import avpet
+from avpet.cli import main
 from avpet.data.grid import GridClip, find_clips
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -54,6 +57,29 @@ def grid_manifest(data_dir: Path, folder: Path, count: int) -> Path:
     path = folder / "train.csv"
     path.write_text("path\n" + "".join(f"{v}\n" for v in videos))
     return path
+
+
+def first_hour(repo: Path, data_dir: Path, out: Path, capsys) -> dict[str, tuple[int, ...]]:
+    """A user's first hour with the hub repo ``repo``: ``avpet extract`` of a GRID clip into
+    ``out`` and ``avpet eval fsdd|grid`` with ``--model local-dir:REPO --pretrained``, each
+    checked; returns the shapes of the extracted features (``[clips, C]``)."""
+    model = ["--model", f"local-dir:{repo}", "--pretrained"]
+    clip = data_dir / "grid_s1" / "video" / "bbaf2n.mp4"
+    assert main(["extract", str(clip), *model, "--out", str(out)]) == 0
+    features = avpet.read_features(out / "bbaf2n.mp4.safetensors")
+    assert features.num_clips >= 1
+    assert all(torch.isfinite(v).all() for v in features.features.values())
+    capsys.readouterr()
+    args = f"--data {data_dir / 'fsdd'} --per-digit 1 --probe-c 1.0 --json"
+    assert main(["eval", "fsdd", *model, *args.split()]) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert result["n_recordings"] == 60 and 0.0 <= result["digit_acc_mean"] <= 1.0
+    args = f"--data {data_dir / 'grid_s1'} --limit 6 --probe-c 1.0 --json"
+    assert main(["eval", "grid", *model, *args.split()]) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert result["n_train"] == result["n_test"] == 6 and result["level"] == "joint"
+    assert all(0.0 <= result[k] <= 1.0 for k in ("visual_letter_acc", "audio_digit_acc", "a2v_r1"))
+    return {k: tuple(v.shape) for k, v in features.features.items()}
 
 
 def free_port() -> int:

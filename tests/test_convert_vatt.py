@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import first_hour
 
 import avpet
 from avpet.cli import main
@@ -187,26 +188,11 @@ def test_a_converted_model_extracts_and_evaluates(fixture_registered, data_dir, 
     data with the repo as the model (the record's weights, made by the official code)."""
     repo = tmp_path / "repo"
     assert main(["convert-official", "vatt", str(RECORD / "ckpt-1"), "--out", str(repo)]) == 0
-    model = ["--model", f"local-dir:{repo}", "--pretrained"]
-    clip = data_dir / "grid_s1" / "video" / "bbaf2n.mp4"
-    out = tmp_path / "features"
-    assert main(["extract", str(clip), *model, "--out", str(out)]) == 0
-    features = avpet.read_features(out / "bbaf2n.mp4.safetensors")
-    shapes = {k: tuple(v.shape) for k, v in features.features.items()}
-    clips = features.num_clips
-    assert clips >= 1 and shapes == {
+    shapes = first_hour(repo, data_dir, tmp_path / "features", capsys)
+    clips = shapes["visual_pooled"][0]
+    assert shapes == {
         "visual_pooled": (clips, 8),
         "audio_pooled": (clips, 8),
         "visual_joint": (clips, 12),
         "audio_joint": (clips, 12),
     }
-    capsys.readouterr()
-    args = f"--data {data_dir / 'fsdd'} --per-digit 1 --probe-c 1.0 --json"
-    assert main(["eval", "fsdd", *model, *args.split()]) == 0
-    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    assert result["n_recordings"] == 60 and 0.0 <= result["digit_acc_mean"] <= 1.0
-    args = f"--data {data_dir / 'grid_s1'} --limit 6 --probe-c 1.0 --json"
-    assert main(["eval", "grid", *model, *args.split()]) == 0
-    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    assert result["n_train"] == result["n_test"] == 6 and result["level"] == "joint"
-    assert all(0.0 <= result[k] <= 1.0 for k in ("visual_letter_acc", "audio_digit_acc", "a2v_r1"))

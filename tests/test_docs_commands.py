@@ -32,6 +32,8 @@ NOT_RUN = {
     "here; tests/test_convert.py converts a state_dict with its exact names and shapes",
     r"ckpt-500000\.index": "the official VATT checkpoint is not reachable from here; "
     "tests/test_convert_vatt.py converts records of the official modules",
+    r"mmv_(s3d|tsm_resnet_x[12])\.pkl": "the official MMV checkpoints are not reachable from "
+    "here; tests/test_convert_mmv.py converts pickles written by the official code",
     r"--nnodes 2": "needs two machines",
     r"olah": "olah lives in its own venv: tests/test_hub_mirror.py runs this mirror",
     r"\b(NAME\.TAG|DIR|ROOT)\b|my\.mp4": "a template (capitals are the reader's values); "

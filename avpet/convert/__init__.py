@@ -1,10 +1,10 @@
 """``avpet convert-official [FAMILY] SOURCE --out DIR``: the authors' released weights as avpet hub
 repos, read without their frameworks.
 
-One module per family: :mod:`.avbert` (PyTorch pickles through ``torch.load(weights_only=True)``)
-and :mod:`.vatt` (TensorFlow checkpoints through :mod:`.tensorbundle`). MMV's Haiku pickles are
-read by :mod:`.safe_pickle`; their mapping onto avpet's ``mmv_*`` is not written yet (see
-docs/hub.md). ``FAMILY`` defaults to ``avbert``, the command's original form. The repo is written
+One module per family: :mod:`.avbert` (PyTorch pickles through ``torch.load(weights_only=True)``),
+:mod:`.vatt` (TensorFlow checkpoints through :mod:`.tensorbundle`) and :mod:`.mmv` (Haiku pickles
+through :mod:`.safe_pickle`, into the released architectures ``mmv_official_*``). ``FAMILY``
+defaults to ``avbert``, the command's original form. The repo is written
 atomically (:mod:`avpet.outputs`); an existing non-empty ``--out`` needs ``--overwrite``.
 """
 
@@ -17,7 +17,7 @@ from pathlib import Path
 from ..errors import ConfigError
 from ..outputs import atomic_directory, check_output
 
-FAMILIES = ("avbert", "vatt")
+FAMILIES = ("avbert", "vatt", "mmv")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -26,7 +26,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         nargs="+",
         metavar="[FAMILY] SOURCE",
         help=f"family ({', '.join(FAMILIES)}; default avbert) and the official checkpoint: "
-        "AVBERT .pyth, VATT checkpoint prefix (ckpt-500000) or its .index",
+        "AVBERT .pyth, VATT checkpoint prefix (ckpt-500000) or its .index, MMV .pkl",
     )
     parser.add_argument("--out", required=True, help="folder to write the hub repo to")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing --out")

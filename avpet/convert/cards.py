@@ -137,3 +137,57 @@ VATT_CARDS: dict[str, OfficialCard] = {
         "Moments in Time 37.8; WaT-Medium AudioSet mAP 39.3 (official README).",
     ),
 } | {name: _vatt_finetuned(name, reported) for name, reported in _REPORTED.items()}
+
+
+MMV_SOURCE = (
+    "deepmind-research `mmv/` (https://github.com/google-deepmind/deepmind-research/tree/master/"
+    "mmv), checkpoints under https://storage.googleapis.com/deepmind-research-mmv/"
+)
+MMV_LICENCE = (
+    "**CC BY-NC 4.0 — non-commercial use only** (Creative Commons Attribution-NonCommercial 4.0 "
+    "International, https://creativecommons.org/licenses/by-nc/4.0/legalcode; the official README: "
+    "the code is Apache-2.0, the checkpoint weights are not). Any use of these converted weights "
+    "is bound by it."
+)
+MMV_PREPROCESSING = (
+    "video: RGB clips `[B, 3, 32, H, W]` with values in [0, 1], no mean/std normalisation, 32 "
+    "frames at 10 fps (3.2 s), H = W between 200 and 256 (224 here; T, H, W even for S3D, whose "
+    "space-to-depth input avpet forms itself); audio: a log-mel spectrogram `[B, 1, n_mels, "
+    "frames]` — the released Haiku networks read a spectrogram (`[B, frames, bins, 1]`; the "
+    "official eval feeds `[B, 96, 40, 1]`), the TF-Hub models compute theirs in the graph from "
+    "153,600 samples of 48 kHz audio in [-1, 1] with settings not published in the code; avpet "
+    "feeds its own 80 × 320 log-mel of 3.2 s at 48 kHz, which is not verified to equal the "
+    "authors' (the audio network is fully convolutional and takes any size); text: word ids "
+    "`[B, L]` into the authors' 65,536-word word2vec vocabulary (0 = padding, which enters the "
+    "max-pool as in the official code)."
+)
+MMV_TRAINING = (
+    "Pretrained by the authors, self-supervised, on AudioSet and HowTo100M (video, audio and "
+    "narration text)."
+)
+
+
+def _mmv(backbone: str, checkpoint: str, ucf101: str) -> OfficialCard:
+    return OfficialCard(
+        title=f"MMV FAC with the {backbone} video network (Alayrac et al., NeurIPS 2020)",
+        source=f"{MMV_SOURCE}{checkpoint}",
+        licence=MMV_LICENCE,
+        preprocessing=MMV_PREPROCESSING,
+        reported=f"linear classification on UCF101: {ucf101} % top-1 (official README).",
+        training_data=MMV_TRAINING,
+    )
+
+
+MMV_GENERIC = OfficialCard(
+    title="MMV (Alayrac et al., NeurIPS 2020)",
+    source=MMV_SOURCE,
+    licence=MMV_LICENCE,
+    preprocessing=MMV_PREPROCESSING,
+    reported="see the official README for the released checkpoints' UCF101 results.",
+    training_data=MMV_TRAINING,
+)  # an MMV pickle whose architecture is not one of the released three
+MMV_CARDS: dict[str, OfficialCard] = {
+    "mmv_official_s3d": _mmv("S3D-G", "mmv_s3d.pkl", "89.6"),
+    "mmv_official_tsm_resnet50": _mmv("TSM-ResNet50", "mmv_tsm_resnet_x1.pkl", "91.5"),
+    "mmv_official_tsm_resnet50x2": _mmv("TSM-ResNet50x2", "mmv_tsm_resnet_x2.pkl", "91.8"),
+}

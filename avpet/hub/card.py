@@ -104,8 +104,7 @@ def render_model_card(
         f'# or pretrained="local-dir:/path/to/this/folder"\n'
         "features = model.forward_features(visual=visual, audio=audio)\n```",
         "## Architecture\n\n"
-        f"`{config['model_name']}` ({config['architecture']}): per-clip visual and audio CNNs, "
-        "projections to the Transformer width, unimodal Transformers and a multimodal one "
+        f"`{config['model_name']}` ({config['architecture']}): {model.summary} "
         "(see MODEL_CARD.md of avpet for the family). Architecture config: `config.json` "
         "(`model_cfg`).\n\n| part | parameters |\n|---|---|\n" + count_rows,
         "## Input\n\n"

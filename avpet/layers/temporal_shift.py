@@ -31,3 +31,16 @@ class TemporalShift(nn.Module):
 
     def extra_repr(self) -> str:
         return f"frames={self.frames}, fold_div={self.fold_div}"
+
+
+def rotating_shift(x: Tensor, frames: int, fraction: float = 0.125) -> Tensor:
+    """MMV's temporal shift (deepmind-research ``mmv/models/tsm_utils.py``, GPU mode): of
+    ``[N·T, C, H, W]``, the last ``n = int(C · fraction)`` channels of the next frame move to the
+    front and the first ``n`` of the previous frame to the back (zeros past the clip's ends); the
+    middle channels stay. Unlike :class:`TemporalShift`, the two groups swap places."""
+    n = int(x.shape[1] * fraction)
+    x = x.unflatten(0, (-1, frames))  # [N, T, C, H, W]
+    zeros = x.new_zeros(x.shape[0], 1, n, *x.shape[3:])
+    backward = torch.cat([x[:, 1:, x.shape[2] - n :], zeros], dim=1)
+    forward = torch.cat([zeros, x[:, :-1, :n]], dim=1)
+    return torch.cat([backward, x[:, :, n : x.shape[2] - n], forward], dim=2).flatten(0, 1)

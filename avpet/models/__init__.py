@@ -1,3 +1,3 @@
 """Model families; importing this package registers them all."""
 
-from . import avbert, mmv, vatt  # noqa: F401
+from . import avbert, mmv, mmv_official, vatt  # noqa: F401

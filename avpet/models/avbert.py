@@ -93,6 +93,10 @@ class AVBert(AVModel):
     joint_level = "tokens"  # the projections put both modalities' clips in one space
     clips_alone = False
     default_task = "avbert"
+    summary = (
+        "per-clip visual and audio CNNs, projections to the Transformer width, unimodal "
+        "Transformers and a multimodal one"
+    )
 
     def __init__(self, cfg: AVBertCfg, pretrained_cfg: PretrainedCfg | None = None, name: str = ""):
         super().__init__()

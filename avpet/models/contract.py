@@ -14,7 +14,8 @@ three attributes say how to use them:
   ``False`` when a clip's features depend on the other clips of its sequence (AVBERT: ``T`` is
   at most the model's position slots).
 
-``default_task`` names the pretraining task of :mod:`avpet.pretrain.tasks` made for the model.
+``default_task`` names the pretraining task of :mod:`avpet.pretrain.tasks` made for the model;
+``summary`` is the family's architecture in one phrase (a model card's "Architecture").
 Consumers (evaluation, extraction, the pretraining loop) talk only to this contract; layout
 arithmetic stays in the model files.
 """
@@ -58,6 +59,7 @@ class AVModel(nn.Module):
     joint_level: str | None
     clips_alone: bool
     default_task: str
+    summary: str
 
     def feature_levels(self) -> tuple[FeatureLevel, ...]:
         raise NotImplementedError

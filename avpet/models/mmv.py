@@ -37,12 +37,15 @@ VIDEO_BACKBONES = ("s3d", "tsm")
 
 @dataclass(frozen=True)
 class WordPoolCfg:
-    """Bag-of-words text: ``vocab_size × embed_dim`` table, ``Linear → ReLU`` to ``hidden``."""
+    """Bag-of-words text: ``vocab_size × embed_dim`` table, ``Linear → ReLU`` to ``hidden``, max
+    over the words; ``mask_padding=False`` lets padding (id 0) words into the max, as the released
+    MMV code does."""
 
     vocab_size: int = 2**16
     embed_dim: int = 300
     hidden: int = 2048
     trainable_embedding: bool = False
+    mask_padding: bool = True
 
     def __post_init__(self):
         if min(self.vocab_size, self.embed_dim, self.hidden) <= 0:
@@ -100,6 +103,7 @@ class WordPool(nn.Module):
         self.table.weight.requires_grad_(cfg.trainable_embedding)
         self.proj = nn.Linear(cfg.embed_dim, cfg.hidden)
         self.num_features = cfg.hidden
+        self.mask_padding = cfg.mask_padding
 
     def load_table(self, table: Tensor) -> None:
         """Replace the embedding table (e.g. word2vec vectors) by ``table`` [vocab, embed_dim]."""
@@ -115,6 +119,8 @@ class WordPool(nn.Module):
         if ids.dim() != 2 or ids.dtype not in (torch.int32, torch.int64):
             raise ConfigError(f"text must be integer word ids [B, L], got {tuple(ids.shape)}")
         h = torch.relu(self.proj(self.table(ids)))
+        if not self.mask_padding:
+            return h.amax(dim=1)
         valid = (ids != 0)[..., None]
         # a sentence of padding only pools to zeros
         return h.masked_fill(~valid, float("-inf")).amax(dim=1).nan_to_num(neginf=0.0)
@@ -123,26 +129,35 @@ class WordPool(nn.Module):
 class MMV(JointModel):
     """MMV video, audio and text networks with joint-space heads and an optional classifier."""
 
+    summary = (
+        "per-clip video (S3D-G or TSM-ResNet50), log-mel audio (ResNet50) and bag-of-words text "
+        "networks, with joint-space heads"
+    )
+
     def __init__(self, cfg: MMVCfg, pretrained_cfg: PretrainedCfg | None = None, name: str = ""):
         super().__init__()
         self.cfg = cfg
         self.pretrained_cfg = pretrained_cfg or PretrainedCfg()
         self.model_name = name
-        builders = {
-            "video": lambda: (
-                S3DG(cfg.s3d) if cfg.video_backbone == "s3d" else TSMVideo(cfg.tsm, cfg.tsm_frames)
-            ),
-            "audio": lambda: ResNet2d(cfg.audio),
-            "text": lambda: WordPool(cfg.text),
-        }
-        self.encoders = nn.ModuleDict({m: builders[m]() for m in cfg.modalities})
+        self.encoders = nn.ModuleDict({m: self.make_encoder(m) for m in cfg.modalities})
         self.spaces = None
         if cfg.spaces.kind != "none":
             dims = {m: self.encoders[m].num_features for m in cfg.modalities}
-            self.spaces = JointSpaces(
-                cfg.spaces, dims.get("video"), dims.get("audio"), dims.get("text")
-            )
+            self.spaces = self.make_spaces(dims.get("video"), dims.get("audio"), dims.get("text"))
         self.head = self.make_classifier(cfg.num_classes)
+
+    def make_encoder(self, modality: str) -> nn.Module:
+        """The network of ``modality`` (video, audio, text) that ``self.cfg`` describes."""
+        cfg = self.cfg
+        if modality == "video":
+            if cfg.video_backbone == "s3d":
+                return S3DG(cfg.s3d)
+            return TSMVideo(cfg.tsm, cfg.tsm_frames)
+        return ResNet2d(cfg.audio) if modality == "audio" else WordPool(cfg.text)
+
+    def make_spaces(self, video: int | None, audio: int | None, text: int | None) -> nn.Module:
+        """The joint-space heads for pooled features of these widths (``None``: absent)."""
+        return JointSpaces(self.cfg.spaces, video, audio, text)
 
     def feature_dim(self, modality: str) -> int:
         """Width of the pooled feature of ``modality``."""

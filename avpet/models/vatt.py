@@ -239,6 +239,11 @@ class VATT(JointModel):
     waveform, text ``[B, L]`` word ids (0 = padding). Any of them may be omitted.
     """
 
+    summary = (
+        "per-clip video, audio and text Transformers on patches of the raw signals, with "
+        "joint-space heads"
+    )
+
     def __init__(self, cfg: VattCfg, pretrained_cfg: PretrainedCfg | None = None, name: str = ""):
         super().__init__()
         self.cfg = cfg

@@ -35,6 +35,12 @@ from .joint import MODALITIES, JointModel, check_joint_cfg
 VIDEO_BACKBONES = ("s3d", "tsm")
 
 
+def check_video_backbone(name: str) -> None:
+    """ConfigError unless ``name`` is one of :data:`VIDEO_BACKBONES`."""
+    if name not in VIDEO_BACKBONES:
+        raise ConfigError(f"video_backbone must be one of {VIDEO_BACKBONES}, got {name!r}")
+
+
 @dataclass(frozen=True)
 class WordPoolCfg:
     """Bag-of-words text: ``vocab_size × embed_dim`` table, ``Linear → ReLU`` to ``hidden``, max
@@ -68,10 +74,7 @@ class MMVCfg:
     head_dropout: float = 0.0
 
     def __post_init__(self):
-        if self.video_backbone not in VIDEO_BACKBONES:
-            raise ConfigError(
-                f"video_backbone must be one of {VIDEO_BACKBONES}, got {self.video_backbone!r}"
-            )
+        check_video_backbone(self.video_backbone)
         if self.tsm_frames < 0:
             raise ConfigError(f"tsm_frames must be >= 0, got {self.tsm_frames}")
         check_joint_cfg(self.modalities, self.num_classes, self.spaces.kind)

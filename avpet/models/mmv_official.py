@@ -32,7 +32,7 @@ from ..layers.s3d_mmv import S3DMMV, S3DMMVCfg
 from ..layers.spaces import SpacesCfg
 from ..registry import register_models
 from .joint import MODALITIES, check_joint_cfg
-from .mmv import MMV, VIDEO_BACKBONES, WordPool, WordPoolCfg
+from .mmv import MMV, WordPool, WordPoolCfg, check_video_backbone
 
 
 @dataclass(frozen=True)
@@ -57,10 +57,7 @@ class MMVOfficialCfg:
     head_dropout: float = 0.0
 
     def __post_init__(self):
-        if self.video_backbone not in VIDEO_BACKBONES:
-            raise ConfigError(
-                f"video_backbone must be one of {VIDEO_BACKBONES}, got {self.video_backbone!r}"
-            )
+        check_video_backbone(self.video_backbone)
         if self.spaces.kind not in ("fac", "none"):
             raise ConfigError(f"the released MMV has fac heads (or none), not {self.spaces.kind!r}")
         if min(self.va_hidden, self.at_dim) <= 0:

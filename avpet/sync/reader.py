@@ -67,6 +67,7 @@ def embed_file(
     last = clips.last_start(info.path, info.duration, spec.clip_seconds)
     count = int(np.searchsorted(times, times[0] + last + 1e-6, side="right"))
     geometry = transform.geometry(info.path, info.height, info.width)
+    device = next(model.parameters()).device
     visual = []
     with reader_for(info, cfg.backend, cfg.num_threads, cfg.decode_timeout) as reader:
         for begin in range(0, count, chunk):
@@ -78,7 +79,7 @@ def embed_file(
             pixels = transform.visual(reader.frames(wanted), geometry)  # [3, n, S, S]
             where = {frame: k for k, frame in enumerate(wanted)}
             batch = torch.stack([pixels[:, [where[i] for i in clip]] for clip in index])
-            visual.append(model.joint_clips("visual", batch))
+            visual.append(model.joint_clips("visual", batch.to(device)).cpu())
     first = float(times[0])
     steps = range(-search, count + search)
     audio = []
@@ -93,7 +94,7 @@ def embed_file(
                     for j in steps[begin : begin + chunk]
                 ]
             )
-            audio.append(model.joint_clips("audio", transform.audio(waves)))
+            audio.append(model.joint_clips("audio", transform.audio(waves).to(device)).cpu())
     return SyncEmbeddings(
         path=info.path,
         fps=info.fps,

@@ -112,7 +112,7 @@ class SyncScorer:
             offset_seconds=whole.offset / fps,
             confidence=whole.confidence,
             sync_score=whole.sync_score,
-            offsets=tuple(range(-self.search, self.search + 1)),
+            offsets=tuple(range(-embeddings.search, embeddings.search + 1)),
             scores=tuple(float(s) for s in whole.curve),
             windows=tuple(windows),
         )

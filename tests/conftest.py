@@ -8,8 +8,11 @@ from __future__ import annotations
 import json
 import os
 import socket
+from fractions import Fraction
 from pathlib import Path
 
+import av
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -124,3 +127,39 @@ def docs_env(home: Path) -> dict[str, str]:
     env["HF_ENDPOINT"] = "http://127.0.0.1:9"  # nothing reaches the internet from the tests
     env["OMP_NUM_THREADS"] = "1"
     return env
+
+
+def concatenate(videos: list[Path], out: Path, delays: list[int] | None = None) -> list[float]:
+    """Write ``videos`` one after the other into ``out`` (MPEG-4 video, AAC audio, re-encoded
+    with PyAV), each part's sound ``delays[i]`` frames late (non-decreasing; default none);
+    returns each part's start time in seconds."""
+    delays = delays or [0] * len(videos)
+    starts, t_video, t_audio = [], 0, 0
+    with av.open(str(out), "w") as sink:
+        with av.open(str(videos[0])) as first:
+            template = first.streams.video[0]
+            rate = first.streams.audio[0].rate
+        vout = sink.add_stream("mpeg4", rate=25)
+        vout.width, vout.height, vout.pix_fmt = template.width, template.height, "yuv420p"
+        vout.bit_rate = 2_000_000
+        aout = sink.add_stream("aac", rate=rate)
+        aout.layout = "mono"
+        for video, delay in zip(videos, delays, strict=True):
+            starts.append(t_video / 25)
+            silence = max(round((t_video + delay) / 25 * rate) - t_audio, 0)
+            with av.open(str(video)) as source:
+                for frame in source.decode(video=0):
+                    frame = frame.reformat(format="yuv420p")
+                    frame.pts, frame.time_base = t_video, Fraction(1, 25)
+                    t_video += 1
+                    sink.mux(vout.encode(frame))
+            with av.open(str(video)) as source:
+                pieces = [f.to_ndarray().mean(axis=0) for f in source.decode(audio=0)]
+            samples = np.concatenate([np.zeros(silence), *pieces]).astype(np.float32)[None]
+            mono = av.AudioFrame.from_ndarray(samples, format="fltp", layout="mono")
+            mono.rate, mono.pts, mono.time_base = rate, t_audio, Fraction(1, rate)
+            t_audio += mono.samples
+            sink.mux(aout.encode(mono))
+        sink.mux(vout.encode(None))
+        sink.mux(aout.encode(None))
+    return starts

@@ -4,13 +4,11 @@ pretraining never saw (the evaluation's hash split)."""
 from __future__ import annotations
 
 import json
-from fractions import Fraction
 from pathlib import Path
 
-import av
-import numpy as np
 import pytest
 import torch
+from conftest import concatenate
 
 from avpet.cli import main
 from avpet.data.grid import find_clips, split_clips
@@ -28,40 +26,6 @@ def unseen(data_dir) -> list[Path]:
     """The first ``CLIPS`` GRID test clips (never in the pretraining clips)."""
     _, test = split_clips(find_clips(data_dir / "grid_s1" / "video"), 0.8)
     return [clip.video for clip in test[:CLIPS]]
-
-
-def concatenate(videos: list[Path], out: Path) -> list[float]:
-    """Write ``videos`` one after the other into ``out`` (MPEG-4 video, AAC audio, re-encoded
-    with PyAV); returns each part's start time in seconds."""
-    starts, t_video, t_audio = [], 0, 0
-    with av.open(str(out), "w") as sink:
-        with av.open(str(videos[0])) as first:
-            template = first.streams.video[0]
-            rate = first.streams.audio[0].rate
-        vout = sink.add_stream("mpeg4", rate=25)
-        vout.width, vout.height, vout.pix_fmt = template.width, template.height, "yuv420p"
-        vout.bit_rate = 2_000_000
-        aout = sink.add_stream("aac", rate=rate)
-        aout.layout = "mono"
-        for video in videos:
-            starts.append(t_video / 25)
-            with av.open(str(video)) as source:
-                for frame in source.decode(video=0):
-                    frame = frame.reformat(format="yuv420p")
-                    frame.pts, frame.time_base = t_video, Fraction(1, 25)
-                    t_video += 1
-                    sink.mux(vout.encode(frame))
-            with av.open(str(video)) as source:
-                for frame in source.decode(audio=0):
-                    samples = frame.to_ndarray().mean(axis=0, keepdims=True).astype(np.float32)
-                    mono = av.AudioFrame.from_ndarray(samples, format="fltp", layout="mono")
-                    mono.rate, mono.pts, mono.time_base = rate, t_audio, Fraction(1, rate)
-                    t_audio += mono.samples
-                    sink.mux(aout.encode(mono))
-            t_audio = max(t_audio, round(t_video / 25 * rate))  # keep both tracks in step
-        sink.mux(vout.encode(None))
-        sink.mux(aout.encode(None))
-    return starts
 
 
 def _json(capsys) -> object:

@@ -10,7 +10,7 @@ import sys
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import REPO_ROOT
+from conftest import REPO_ROOT, concatenate
 
 from avpet.errors import ConfigError, MediaError
 from avpet.sync import SyncScorer
@@ -93,6 +93,22 @@ def test_the_published_model_finds_moved_audio(scorer, moved):
     assert abs(scorer(early).offset_frames + 3) <= 1
     assert found.offsets == tuple(range(-15, 16)) and len(found.scores) == 31
     assert found.windows[0].start == 0 and found.windows[-1].end == pytest.approx(3.0, abs=0.05)
+
+
+def test_windows_follow_a_sound_that_drifts(grid_clips, tmp_path):
+    """Three unseen sentences in one 9-s video, the sound 0, 4 and 8 frames late in turn: the
+    whole file has one offset, its 3-s windows say how it drifts."""
+    from avpet.data.grid import split_clips
+
+    _, test = split_clips(grid_clips, 0.8)
+    drifting = tmp_path / "drift.mp4"
+    concatenate([c.video for c in test[1:4]], drifting, delays=[0, 4, 8])
+    found = SyncScorer(pretrained=SYNC_WEIGHTS, window=3.0)(drifting)
+    offsets = [w.offset_frames for w in found.windows]
+    assert len(offsets) == 3 and all(
+        abs(o - k) <= 1 for o, k in zip(offsets, (0, 4, 8), strict=True)
+    )
+    assert [round(w.start) for w in found.windows] == [0, 3, 6]
 
 
 def test_fix_writes_a_copy_that_is_back_in_sync(scorer, moved, tmp_path):

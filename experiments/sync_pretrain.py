@@ -41,7 +41,7 @@ NAME = "avpet_small_mid_lowrank.sync_grid_s1"
 
 @dataclass(frozen=True)
 class Recipe:
-    steps: int = 1500
+    steps: int = 400
     videos: int = 8  # spans per batch, each from another video
     span: int = 16  # consecutive visual clips per span
     search: int = 15  # audio windows this many frames either side of a span

@@ -137,7 +137,12 @@ def sync_clips(args: argparse.Namespace) -> list[GridClip]:
     train, test = split_clips(find_clips(args.data / "video", args.data / "align"), args.split)
     held_out = 0.9 * args.split
     chosen = test if args.clips == "test" else [c for c in train if split_unit(c.id) >= held_out]
-    return subset(chosen, args.limit) if args.limit is not None else chosen
+    chosen = subset(chosen, args.limit) if args.limit is not None else chosen
+    if len(chosen) < 2:
+        raise ConfigError(
+            f"need at least 2 clips (one's audio swaps in for another's), got {len(chosen)}"
+        )
+    return chosen
 
 
 def _time(model: str | None, pretrained, clips: list[GridClip], k: int) -> float:

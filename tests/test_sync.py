@@ -125,6 +125,11 @@ def test_fix_writes_a_copy_that_is_back_in_sync(scorer, moved, tmp_path):
     assert "-itsoffset -0.200" in ffmpeg_command(str(late), "out.mp4", 0.2)
 
 
+def test_a_model_without_a_joint_space_is_refused_at_once():
+    with pytest.raises(ConfigError, match="no joint audio-visual space"):
+        SyncScorer("vatt_audio_base_audioset", pretrained=False)
+
+
 def test_bad_files_get_one_error_each(scorer, data_dir, tmp_path):
     wav = next((data_dir / "fsdd" / "recordings").glob("*.wav"))
     silent = data_dir / "media" / "h264_no_audio.mp4"

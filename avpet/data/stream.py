@@ -81,11 +81,7 @@ class MediaStream:
     def __init__(self, path: str | Path, transform: ClipTransform, coverage: Coverage, window: int):
         cfg, spec = transform.cfg, transform.cfg.input
         self.transform, self.window = transform, window
-        self.info = info = probe(path, audio_only=True)
-        if info.has_video and info.width * info.height > cfg.max_pixels:
-            raise MediaError(
-                info.path, f"{info.width}x{info.height} frames exceed max_pixels={cfg.max_pixels}"
-            )
+        self.info = info = probe(path, cfg.max_pixels, audio_only=True)
         if not info.has_audio and cfg.missing_audio == "error":
             raise MediaError(info.path, "no audio stream (missing_audio='error')")
         starts = coverage.starts(info.path, info.duration, spec.clip_seconds)

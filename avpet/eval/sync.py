@@ -30,7 +30,7 @@ from ..data.grid import GridClip, find_clips, split_clips, split_unit, subset
 from ..data.io import decode_audio, probe, reader_for
 from ..data.transforms import create_transform
 from ..errors import ConfigError
-from ..sync.reader import SyncEmbeddings
+from ..sync.reader import SyncEmbeddings, embed_file
 from ..sync.scorer import DEFAULT_MODEL, SyncScorer
 from ..sync.scores import clip_scores, estimate
 from .probe import ProbeCfg
@@ -63,9 +63,13 @@ def run(args: argparse.Namespace, probe_cfg: ProbeCfg) -> dict:
     if args.baseline:
         embed, span, timing = _baseline(k), 2, {}
     else:
-        scorer = SyncScorer(args.model or DEFAULT_MODEL, args.pretrained, search=2 * k)
-        embed, span = (lambda clip: scorer.embed(clip.video)), scorer.transform.cfg.input.frames
-        timing = {"seconds_per_clip": _time(args.model, args.pretrained, clips, k)}
+        scorer = SyncScorer(args.model or DEFAULT_MODEL, args.pretrained, search=k)
+        span = scorer.transform.cfg.input.frames
+
+        def embed(clip: GridClip) -> SyncEmbeddings:  # twice the search: room for every shift
+            return embed_file(scorer.model, scorer.transform, str(clip.video), 2 * k)
+
+        timing = {"seconds_per_clip": _time(scorer, clips)}
     signals = [embed(clip) for clip in clips]
     speech = [spoken(clip, signal.fps) for clip, signal in zip(clips, signals, strict=True)]
     return {**measure(signals, speech, k, span), **timing, "n_clips": len(clips)}
@@ -145,9 +149,9 @@ def sync_clips(args: argparse.Namespace) -> list[GridClip]:
     return chosen
 
 
-def _time(model: str | None, pretrained, clips: list[GridClip], k: int) -> float:
-    """Median seconds for ``avpet sync``'s scorer (decoding included) on a few clips."""
-    scorer = SyncScorer(model or DEFAULT_MODEL, pretrained, search=k)
+def _time(scorer: SyncScorer, clips: list[GridClip]) -> float:
+    """Median seconds ``scorer`` (what ``avpet sync`` runs) takes per clip, decoding included, on
+    a few clips."""
     seconds = []
     for clip in clips[:TIMED_CLIPS]:
         started = time.perf_counter()

@@ -41,9 +41,10 @@ class SyncEmbeddings:
         return self.visual.shape[0]
 
 
-def probe_av(path: str) -> MediaInfo:
-    """Probe ``path`` and check that it has both a picture and a sound (MediaError otherwise)."""
-    info = probe(path, audio_only=True)
+def probe_av(path: str, max_pixels: int | None = None) -> MediaInfo:
+    """Probe ``path`` (frames up to ``max_pixels``, see :func:`~avpet.data.io.probe`) and check
+    that it has both a picture and a sound (MediaError otherwise)."""
+    info = probe(path, max_pixels, audio_only=True)
     if not info.has_video:
         raise MediaError(info.path, "no video stream: sync needs picture and sound")
     if not info.has_audio:
@@ -57,19 +58,17 @@ def embed_file(
 ) -> SyncEmbeddings:
     """Embed every visual clip and every audio window of ``path`` (see the module docstring);
     a file shorter than one clip is a :class:`MediaError`."""
-    info = probe_av(str(path))
     cfg, spec = transform.cfg, transform.cfg.input
-    if info.width * info.height > cfg.max_pixels:
-        raise MediaError(
-            info.path, f"{info.width}x{info.height} frames exceed max_pixels={cfg.max_pixels}"
-        )
+    info = probe_av(str(path), cfg.max_pixels)
     times = info.frame_times
     last = clips.last_start(info.path, info.duration, spec.clip_seconds)
     count = int(np.searchsorted(times, times[0] + last + 1e-6, side="right"))
     geometry = transform.geometry(info.path, info.height, info.width)
     device = next(model.parameters()).device
     visual = []
-    with reader_for(info, cfg.backend, cfg.num_threads, cfg.decode_timeout) as reader:
+    # every frame, in order: PyAV's one forward pass (decord's seeking reader grew by ~1 GB over
+    # a 10-minute file here)
+    with reader_for(info, "pyav", cfg.num_threads) as reader:
         for begin in range(0, count, chunk):
             index = [
                 clips.clip_frames(times, float(s), spec.frames, spec.fps)

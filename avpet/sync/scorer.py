@@ -78,6 +78,11 @@ class SyncScorer:
         if not window > 0:
             raise ConfigError(f"--window must be positive seconds, got {window}")
         self.model, self.transform, _ = prepare(model, pretrained, roi, ExtractCfg(device=device))
+        if self.model.joint_level is None:
+            raise ConfigError(
+                f"{model}: no joint audio-visual space to compare picture and sound in "
+                f"(the default, {DEFAULT_MODEL}, has one)"
+            )
         self.search, self.window = search, window
 
     def embed(self, path: str | Path) -> SyncEmbeddings:

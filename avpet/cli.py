@@ -13,7 +13,7 @@ import json
 import sys
 
 from .config import to_dict
-from .errors import AvpetError, report
+from .errors import AvpetError, ConfigError, report
 from .factory import create_model
 from .registry import list_models, split_model_name
 
@@ -45,6 +45,45 @@ def add_pretrained_argument(parser: argparse.ArgumentParser) -> None:
         metavar="SOURCE",
         help="load weights: --pretrained alone loads the tag's own (NAME.TAG loads them anyway); "
         "--pretrained=SOURCE loads hf-hub:ORG/REPO[@REV], local-dir:DIR or FILE.safetensors",
+    )
+
+
+def add_roi_argument(parser: argparse.ArgumentParser) -> None:
+    """``--roi``, shared by the commands that embed videos (read it with :func:`parse_roi`)."""
+    parser.add_argument(
+        "--roi",
+        nargs="+",
+        metavar="ROI",
+        help="crop: none, face (pip install 'avpet[face]') or TOP BOTTOM LEFT RIGHT source pixels "
+        "(default: the crop the weights record, only on frames of the size it refers to)",
+    )
+
+
+def parse_roi(values: list[str] | None) -> tuple[tuple[int, int, int, int] | str, list[str]]:
+    """``--roi`` → (``"auto"``, ``"none"``, ``"face"`` or a box; the PATHs it swallowed, since
+    ``--roi none a.mp4`` reads ``a.mp4`` as one more value)."""
+    if values is None:
+        return "auto", []
+    if values[0] in ("none", "face"):
+        return values[0], values[1:]
+    try:
+        box = tuple(int(v) for v in values[:4])
+    except ValueError:
+        box = ()
+    if len(box) != 4:
+        raise ConfigError(f"--roi is none, face or TOP BOTTOM LEFT RIGHT, got {' '.join(values)}")
+    return box, values[4:]
+
+
+def add_roi_box_argument(parser: argparse.ArgumentParser, purpose: str) -> None:
+    """``--roi TOP BOTTOM LEFT RIGHT``: a crop box only (``avpet cache``, ``avpet eval grid``:
+    what they record or compare is a box), read as a list of four ints or ``None``."""
+    parser.add_argument(
+        "--roi",
+        type=int,
+        nargs=4,
+        metavar=("TOP", "BOTTOM", "LEFT", "RIGHT"),
+        help=f"crop source pixels before resizing ({purpose})",
     )
 
 

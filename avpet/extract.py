@@ -19,7 +19,7 @@ import torch
 from tqdm import tqdm
 
 from . import __version__
-from .cli import add_pretrained_argument
+from .cli import add_pretrained_argument, add_roi_argument, parse_roi
 from .config import to_dict
 from .data.sources import find_media
 from .data.stream import Coverage
@@ -67,33 +67,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--overwrite", action="store_true", help="redo videos already done")
     parser.add_argument("--seed", type=int, default=0, help="seed of a randomly initialised model")
-
-
-def add_roi_argument(parser: argparse.ArgumentParser) -> None:
-    """``--roi``, shared by the commands that embed videos (read it with :func:`parse_roi`)."""
-    parser.add_argument(
-        "--roi",
-        nargs="+",
-        metavar="ROI",
-        help="crop: none, face (pip install 'avpet[face]') or TOP BOTTOM LEFT RIGHT source pixels "
-        "(default: the crop the weights record, only on frames of the size it refers to)",
-    )
-
-
-def parse_roi(values: list[str] | None) -> tuple[tuple[int, int, int, int] | str, list[str]]:
-    """``--roi`` → (``"auto"``, ``"none"``, ``"face"`` or a box; the PATHs it swallowed, since
-    ``--roi none a.mp4`` reads ``a.mp4`` as one more value)."""
-    if values is None:
-        return "auto", []
-    if values[0] in ("none", "face"):
-        return values[0], values[1:]
-    try:
-        box = tuple(int(v) for v in values[:4])
-    except ValueError:
-        box = ()
-    if len(box) != 4:
-        raise ConfigError(f"--roi is none, face or TOP BOTTOM LEFT RIGHT, got {' '.join(values)}")
-    return box, values[4:]
 
 
 def run(args: argparse.Namespace) -> int:

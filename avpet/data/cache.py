@@ -26,6 +26,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 from torch.utils.data import DataLoader, Dataset, Subset
 
+from ..cli import add_roi_box_argument
 from ..config import InputSpec, to_dict
 from ..errors import ConfigError
 from ..outputs import atomic_file, check_output, utf8_name
@@ -170,13 +171,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", required=True, help="model whose input spec to decode for")
     parser.add_argument("--out", required=True, help="output .safetensors file")
     parser.add_argument("--limit", type=int, help="use the first N videos only")
-    parser.add_argument(
-        "--roi",
-        type=int,
-        nargs=4,
-        metavar=("TOP", "BOTTOM", "LEFT", "RIGHT"),
-        help="crop source pixels before resizing; recorded in the file for pretraining",
-    )
+    add_roi_box_argument(parser, "recorded in the file for pretraining")
     parser.add_argument("--num-workers", type=int, default=0, help="decoding processes")
     parser.add_argument(
         "--views",

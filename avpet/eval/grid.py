@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..cli import add_roi_box_argument
 from ..data.cache import ClipCache
 from ..data.config import resolve_data_config
 from ..data.grid import (
@@ -236,13 +237,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--limit", type=int, help="use N clips of each split (a fixed pseudo-random pick)"
     )
-    parser.add_argument(
-        "--roi",
-        type=int,
-        nargs=4,
-        metavar=("TOP", "BOTTOM", "LEFT", "RIGHT"),
-        help="crop source pixels before resizing (use the pretraining's crop)",
-    )
+    add_roi_box_argument(parser, "use the pretraining's crop")
     parser.add_argument(
         "--backend",
         choices=("auto", "decord", "pyav"),

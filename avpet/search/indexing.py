@@ -15,12 +15,11 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..cli import add_pretrained_argument
+from ..cli import add_pretrained_argument, add_roi_argument, parse_roi
 from ..data.config import resolve_data_config
 from ..data.sources import find_media
 from ..data.stream import Coverage
 from ..errors import ConfigError, MediaError
-from ..extract import add_roi_argument, parse_roi
 from ..factory import create_model
 from ..features import extract_features
 from ..hub.sources import weights_request

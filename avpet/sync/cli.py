@@ -14,10 +14,9 @@ import json
 import sys
 from pathlib import Path
 
-from ..cli import add_pretrained_argument
+from ..cli import add_pretrained_argument, add_roi_argument, parse_roi
 from ..data.sources import find_media
 from ..errors import EXIT_ERROR, ConfigError, MediaError
-from ..extract import add_roi_argument, parse_roi
 from ..hub.sources import weights_request
 from ..outputs import atomic_file, check_output
 from .fix import ffmpeg_command, write_aligned

@@ -58,7 +58,7 @@ APPEND = [
     (r"^avpet eval fsdd ", " --per-digit 1 --probe-c 1.0"),
     (r"^avpet eval sync ", " --limit 4"),
     (r"experiments/sync_pretrain\.py ", " --steps 2 --eval-every 1 --limit 4"),
-    (r"benchmarks/bench_sync\.py ", " --clips 2"),
+    (r"benchmarks/bench_sync\.py ", " --clips 2 --long 1"),
 ]
 FEWER_PROCESSES = (r"--nproc_per_node (8|N)\b", "--nproc_per_node 2")
 

@@ -133,9 +133,10 @@ def fixture_registered(official, monkeypatch):
     from avpet.models import vatt as vatt_model
 
     name, cfg = "vatt_fixture_tiny", vatt.infer_cfg(official)
-    # what the record's grid holds: 4 frames of 16² (patches 2×8×8), 768 samples (6 × 128)
-    spec = replace(vatt_model.PAPER_INPUT, frames=4, fps=25.0, size=16, test_size=16)
-    default = PretrainedCfg(input=replace(spec, sample_rate=4800))
+    # what the record's grid holds: 4 frames of 16² (patches 2×8×8), 768 samples (6 × 128);
+    # fed as the official loaders feed the released sizes (12.5 fps, DMVR resize, [-1, 1])
+    spec = replace(vatt_model.PAPER_INPUT, frames=4, size=16, test_size=16)
+    default = PretrainedCfg(input=replace(spec, sample_rate=4800, audio_seconds=0.16))
     assert default.input.clip_samples == 768
     monkeypatch.setitem(vatt_model.VARIANTS, name, (cfg, default))
     monkeypatch.setitem(registry._entries, name, registry.ModelEntry(vatt_model.VATT, cfg))

@@ -167,11 +167,34 @@ def _resize(x: torch.Tensor, geometry: Geometry, style: str) -> torch.Tensor:
     if tuple(x.shape[-2:]) == size:
         return x
     if style == "dmvr":  # tf.image.resize (half-pixel bilinear), then tf.cast to uint8
-        resized = F.interpolate(x.float(), size=size, mode="bilinear", align_corners=False)
-        return resized.to(torch.uint8)
+        return _tf_bilinear(x, size).to(torch.uint8)
     if style == "pyslowfast":
         return F.interpolate(x, size=size, mode="nearest")
     return F.interpolate(x, size=size, mode="bilinear", antialias=True)
+
+
+def _tf_bilinear(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """TensorFlow's ``ResizeBilinear`` (half-pixel centres, no antialiasing) of ``x [..., H, W]``
+    to ``size``, in its float32 arithmetic (``compute_interpolation_weights`` and
+    ``compute_lerp`` of ``resize_bilinear_op.cc``), so that the uint8 cast after it truncates
+    exactly as TensorFlow's does; ``F.interpolate``'s different rounding moved 1e-4 of the
+    values by one level."""
+
+    def axis(length: int, out: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        scale = torch.tensor(length, dtype=torch.float32) / out
+        where = (torch.arange(out, dtype=torch.float32) + 0.5) * scale - 0.5
+        floor = where.floor()
+        lower = floor.clamp(min=0).long()
+        upper = where.ceil().clamp(max=length - 1).long()
+        return lower, upper, where - floor
+
+    y0, y1, dy = axis(x.shape[-2], size[0])
+    x0, x1, dx = axis(x.shape[-1], size[1])
+    x = x.float()
+    top, bottom = x[..., y0, :], x[..., y1, :]
+    top = top[..., x0] + (top[..., x1] - top[..., x0]) * dx
+    bottom = bottom[..., x0] + (bottom[..., x1] - bottom[..., x0]) * dx
+    return top + (bottom - top) * dy[:, None]
 
 
 def _uniform(generator: torch.Generator | None) -> float:

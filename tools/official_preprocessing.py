@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 import types
 from pathlib import Path
@@ -48,17 +49,29 @@ CLIP = ROOT / "examples" / "grid_s1_bbaf2n.mp4"
 FIXTURE = ROOT / "tests" / "fixtures" / "official_preprocessing.npz"
 FRAMES, STRIDE, SIZE = 32, 2, 224  # VATT's and MMV's evaluation: 32 frames at stride 2, 224²
 AVBERT_CFG = {"NUM_FRAMES": 32, "SAMPLING_RATE": 2, "TARGET_FPS": 30, "TEST_CROP_SIZE": 128}
+# The tiny VATT record (tests/fixtures/vatt_official, 4 frames of 16², 768 samples) fed as the
+# released sizes are: `avpet extract`'s consecutive clips of 4 frames at 12.5 fps from 0 s; the
+# first 9 lie inside the 3-s clip (past its end DMVR loops the frames, avpet repeats the last).
+TINY = {"frames": 4, "fps": 12.5, "size": 16, "sample_rate": 4800, "samples": 768, "clips": 9}
 FIRST = 5  # DMVR's middle clip of the 75-frame sample starts there: (75 - 32 * 2) // 2
 
 
 def decode(work: Path) -> None:
-    """The sample clip's frames and timestamps as avpet's reader decodes them."""
-    from avpet.data.io import probe, reader_for
+    """The sample clip's frames and timestamps as avpet's reader decodes them, and the sound of
+    the tiny VATT record's clips (:data:`TINY`) as ``avpet extract`` reads it."""
+    from avpet.data.clips import audio_begin
+    from avpet.data.io import AudioStream, probe, reader_for
 
     info = probe(str(CLIP))
     with reader_for(info, "pyav", 1) as reader:
         frames = reader.frames(list(range(info.num_frames))).numpy()
-    np.savez(work / "decoded.npz", frames=frames, times=info.frame_times, fps=info.fps)
+    rate, samples, seconds = TINY["sample_rate"], TINY["samples"], TINY["frames"] / TINY["fps"]
+    with AudioStream(info, rate) as stream:
+        audio = [
+            stream.read(audio_begin(k * seconds, rate), samples).numpy()
+            for k in range(TINY["clips"])
+        ]
+    np.savez(work / "decoded.npz", frames=frames, times=info.frame_times, fps=info.fps, audio=audio)
     print(f"decoded {frames.shape} at {info.fps} fps")
 
 
@@ -149,6 +162,63 @@ def run_dmvr(work: Path, dmvr: Path, mmv: Path) -> None:
     }
     np.savez(work / "dmvr.npz", tensorflow=tf.__version__, **out)
     print({k: v.shape for k, v in out.items()}, "TensorFlow", tf.__version__)
+
+
+def run_vatt_model(work: Path, dmvr: Path, vatt: Path) -> None:
+    """The official tiny VATT (``tools/official_vatt.py``'s build, the record's checkpoint) on
+    the official preprocessing of each clip: DMVR's pipeline as VATT's loaders configure it, on
+    the clip's 8 source frames (its middle clip at stride 2 is then the clip itself)."""
+    import tensorflow as tf
+
+    stub("dmvr.tokenizers")
+    sys.path[:0] = [str(dmvr), str(vatt), str(Path(__file__).parent)]
+    import official_vatt
+    from dmvr import builders, modalities
+
+    decoded = np.load(work / "decoded.npz")
+    step = TINY["frames"] * STRIDE
+    views = []
+    for k in range(TINY["clips"]):
+        example = tf.train.SequenceExample()
+        encoded = example.feature_lists.feature_list["image/encoded"]
+        for frame in decoded["frames"][k * step : (k + 1) * step]:
+            encoded.feature.add().bytes_list.value.append(tf.io.encode_png(frame).numpy())
+        parser = builders.SequenceExampleParserBuilder()
+        stages = [
+            builders.SamplerBuilder(),
+            builders.DecoderBuilder(),
+            builders.PreprocessorBuilder(),
+        ]
+        modalities.add_image(
+            parser, *stages, builders.PostprocessorBuilder(), output_feature_name="vision",
+            is_training=False, num_frames=TINY["frames"], stride=STRIDE, min_resize=TINY["size"],
+            crop_size=TINY["size"], zero_centering_image=True,
+        )  # fmt: skip
+        features = parser.build()(example.SerializeToString())
+        for stage in stages:
+            features = stage.build()(features)
+        views.append(features["vision"])
+    inputs = {
+        "video": tf.stack(views),
+        "audio": tf.constant(decoded["audio"][..., None], tf.float32),
+        "text": tf.zeros((TINY["clips"], official_vatt.WORDS), tf.int32),
+    }
+    model = official_vatt.build(tf, official_vatt.SIZES["tiny"], None, False)
+    model(inputs)
+    record = ROOT / "tests" / "fixtures" / "vatt_official"
+    tf.train.Checkpoint(model=model).read(str(record / "ckpt-1")).expect_partial()
+    parity = np.load(record / "parity.npz")  # the restored weights give the record's outputs
+    check, _ = model({k: tf.constant(parity[k]) for k in ("video", "audio", "text")})
+    assert np.allclose(check["video"]["features_pooled"], parity["out_video_pooled"], atol=1e-6)
+    features, heads = model(inputs, training=False)
+    out = {
+        "visual_pooled": features["video"]["features_pooled"],
+        "audio_pooled": features["audio"]["features_pooled"],
+        "visual_joint": heads["video"]["toaud"],
+        "audio_joint": heads["audio"]["tovid"],
+    }
+    np.savez(work / "vatt_model.npz", **{k: v.numpy() for k, v in out.items()})
+    print({k: tuple(v.shape) for k, v in out.items()})
 
 
 def run_pyslowfast(work: Path, avbert: Path) -> None:
@@ -254,12 +324,52 @@ def report(work: Path, write: bool) -> dict:
         ours = [clips.clip_frames(times, float(times[w[0]]), spec, fps) for w in windows]
         result[case]["test_windows_equal"] = ours == windows.tolist()
         fixture[f"{case}_linspace_index"] = windows
+    if (work / "vatt_model.npz").exists():
+        result["vatt_tiny_extract"] = extract_tiny_vatt(work, write)
     result["tensorflow"] = str(dmvr["tensorflow"])
     result["torch"] = torch.__version__
     if write:
         np.savez_compressed(FIXTURE, **fixture)
         print(f"wrote {FIXTURE.relative_to(ROOT)} ({FIXTURE.stat().st_size:,} bytes)")
     return result
+
+
+def extract_tiny_vatt(work: Path, write: bool) -> dict[str, float]:
+    """``avpet convert-official vatt`` of the tiny record, then ``avpet extract`` of the sample
+    clip with it: largest difference from the official model on the official preprocessing."""
+    from dataclasses import replace
+
+    import avpet
+    from avpet.cli import main
+    from avpet.config import PretrainedCfg
+    from avpet.convert import vatt as convert
+    from avpet.models import vatt
+    from avpet.registry import register_models
+
+    record = ROOT / "tests" / "fixtures" / "vatt_official"
+    cfg = convert.infer_cfg(convert.load_official(record / "ckpt-1"))
+    spec = replace(
+        vatt.PAPER_INPUT,
+        frames=TINY["frames"],
+        size=TINY["size"],
+        test_size=TINY["size"],
+        sample_rate=TINY["sample_rate"],
+        audio_seconds=TINY["samples"] / TINY["sample_rate"],
+    )
+    variant = {"vatt_fixture_tiny": (cfg, PretrainedCfg(input=spec, license=vatt.LICENSE))}
+    vatt.VARIANTS.update(variant)
+    register_models(vatt.VATT, variant)
+    repo, out = work / "tiny_repo", work / "tiny_features"
+    shutil.rmtree(repo, ignore_errors=True)  # convert-official never writes over a folder
+    assert main(["convert-official", "vatt", str(record / "ckpt-1"), "--out", str(repo)]) == 0
+    model = ["--model", f"local-dir:{repo}", "--pretrained", "--backend", "pyav"]
+    assert main(["extract", str(CLIP), *model, "--out", str(out), "--overwrite"]) == 0
+    ours = avpet.read_features(out / f"{CLIP.name}.safetensors").features
+    official = dict(np.load(work / "vatt_model.npz"))
+    if write:
+        np.savez(record / "sample_clip.npz", **official)
+    clips = TINY["clips"]
+    return {k: float(np.abs(ours[k][:clips].numpy() - v).max()) for k, v in official.items()}
 
 
 def _index(case: str, dmvr, psf) -> np.ndarray:
@@ -273,11 +383,12 @@ def _index(case: str, dmvr, psf) -> np.ndarray:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("step", choices=("decode", "dmvr", "pyslowfast", "report"))
+    parser.add_argument("step", choices=("decode", "dmvr", "vatt-model", "pyslowfast", "report"))
     parser.add_argument("--work", type=Path, required=True, help="folder for the steps' files")
     parser.add_argument("--dmvr", type=Path, help="checkout of google-deepmind/dmvr")
     parser.add_argument("--mmv", type=Path, help="checkout of deepmind-research (holds mmv/)")
     parser.add_argument("--avbert", type=Path, help="checkout of sangho-vision/avbert")
+    parser.add_argument("--vatt", type=Path, help="folder holding google-research's vatt/")
     parser.add_argument("--write", action="store_true", help="store the fixture")
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
@@ -285,6 +396,8 @@ def main() -> int:
         decode(args.work)
     elif args.step == "dmvr":
         run_dmvr(args.work, args.dmvr, args.mmv)
+    elif args.step == "vatt-model":
+        run_vatt_model(args.work, args.dmvr, args.vatt)
     elif args.step == "pyslowfast":
         run_pyslowfast(args.work, args.avbert)
     else:

@@ -235,7 +235,8 @@ def _transformer(size: TransformerSize, t5: bool = False, drop_path: float = 0.0
 class VATT(JointModel):
     """Video / audio / text Transformers on raw signals, joint-space heads, optional classifier.
 
-    Inputs: video ``[B, 3, F, H, W]`` (RGB in [0, 1]), audio ``[B, S]`` or ``[B, 1, S]``
+    Inputs: video ``[B, 3, F, H, W]`` (normalised by the input spec: [-1, 1] for the released
+    weights), audio ``[B, S]`` or ``[B, 1, S]``
     waveform, text ``[B, L]`` word ids (0 = padding). Any of them may be omitted.
     """
 
@@ -423,8 +424,15 @@ _SIZES: dict[str, tuple[VattCfg, InputSpec, str]] = {
             spaces=SpacesCfg(va_dim=256, vt_dim=128),
         ),
         InputSpec(
-            num_clips=1, frames=8, fps=12.5, size=64, test_size=64, mean=(0.0, 0.0, 0.0),
-            std=(1.0, 1.0, 1.0), sample_rate=16000, audio_format="waveform",
+            num_clips=1,
+            frames=8,
+            fps=12.5,
+            size=64,
+            test_size=64,
+            mean=(0.0, 0.0, 0.0),
+            std=(1.0, 1.0, 1.0),
+            sample_rate=16000,
+            audio_format="waveform",
         ),  # fmt: skip
         "CPU-size VATT (video 8×64², 16 kHz audio, text) for GRID-scale experiments",
     ),

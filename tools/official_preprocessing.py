@@ -18,19 +18,27 @@ frames avpet decodes (nothing of them is copied here):
 * AVBERT: ``data/utils.py`` ``temporal_sampling`` and ``apply_visual_transform`` of
   sangho-vision/avbert (PySlowFast) with its Kinetics-Sounds test settings (``TEST_CROP_SIZE``
   128, ``NUM_FRAMES`` 32, ``SAMPLING_RATE`` 2, ``TARGET_FPS`` 30, mean 0.45, std 0.225).
+* End to end: the official tiny VATT (``tools/official_vatt.py``'s build with the checkpoint of
+  ``tests/fixtures/vatt_official``) on DMVR's preprocessing of the clip, against ``avpet
+  extract`` with that checkpoint converted (``tests/fixtures/vatt_official/sample_clip.npz``).
 
-Steps (the first and the last two in avpet's environment, ``dmvr`` in TensorFlow 2.15's)::
+Steps (``dmvr`` and ``vatt-model`` in a TensorFlow 2.15 environment, the others in avpet's)::
 
     python tools/official_preprocessing.py decode --work /tmp/feed
-    /work/venv-tf/bin/python tools/official_preprocessing.py dmvr --work /tmp/feed \\
-        --dmvr /work/ext/dmvr --mmv /work/ext/deepmind-research
-    python tools/official_preprocessing.py pyslowfast --work /tmp/feed --avbert /work/ext/avbert
+    TF=/path/to/tf-venv/bin/python
+    $TF tools/official_preprocessing.py dmvr --work /tmp/feed --dmvr DMVR --mmv DEEPMIND_RESEARCH
+    $TF tools/official_preprocessing.py vatt-model --work /tmp/feed --dmvr DMVR --vatt VATT
+    python tools/official_preprocessing.py pyslowfast --work /tmp/feed --avbert AVBERT
     python tools/official_preprocessing.py report --work /tmp/feed [--write]
 
+(DMVR: a checkout of google-deepmind/dmvr; DEEPMIND_RESEARCH: one holding ``mmv/``; VATT: the
+folder holding google-research's ``vatt/``; AVBERT: a checkout of sangho-vision/avbert.)
+
 ``report`` prints avpet's largest difference from every official output (32-frame views that
-start at the same source frame, and the frame indices of the official test windows) and, with
-``--write``, stores the fixture: the views' first source frame and each official view's first
-frame, as uint8 levels that reproduce the official float output bit for bit.
+start at the same source frame, the frame indices of the official test windows, the tiny VATT's
+features) and, with ``--write``, stores the fixtures: the views' first source frame and each
+official view's first frame, as uint8 levels that reproduce the official float output bit for
+bit, and the official tiny VATT's features.
 """
 
 from __future__ import annotations

@@ -134,6 +134,11 @@ def run(args: argparse.Namespace) -> int:
             print(f"{part:>12}: {count:,}")
         print(f"input: {info['pretrained_cfg']['input']}")
         print(f"pretrained tags: {', '.join(info['pretrained_tags']) or 'none'}")
+        if official := model.pretrained_cfg.official:
+            from .hub.official import official_endpoint
+
+            urls = [f"{official_endpoint()}/{path}" for path in official.files]
+            print(f"official weights: {' '.join(urls) or official.manual}")
     return 0
 
 

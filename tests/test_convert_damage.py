@@ -103,7 +103,6 @@ def test_an_mmv_pickle_with_an_object_array_is_refused(tmp_path, capsys):
     _refused(capsys, tmp_path, "mmv", path)
     with pytest.raises(CheckpointError, match=r"is not a numeric array \(object\)"):
         mmv.load_official(path)
-    )
 
 
 @pytest.mark.parametrize("family", ["avbert", "vatt", "mmv"])

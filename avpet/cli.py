@@ -30,7 +30,10 @@ _COMMANDS: dict[str, tuple[str, str]] = {
     "index": ("avpet.search.indexing", "embed a collection of videos for avpet search"),
     "search": ("avpet.search.query", "find the clips a sound (or a picture) belongs to"),
     "sync": ("avpet.sync.cli", "measure how far a video's sound is off its picture (frames)"),
-    "convert-official": ("avpet.convert", "convert official AVBERT or VATT weights to a hub repo"),
+    "convert-official": (
+        "avpet.convert",
+        "convert the authors' AVBERT, VATT or MMV weights to a hub repo",
+    ),
     "plot-metrics": ("avpet.plots", "draw a pretraining run's loss curves (metrics.jsonl) as PNG"),
 }
 

@@ -162,3 +162,10 @@ def test_the_same_checkpoint_converts_to_the_same_bytes_readable_by_all(tmp_path
     assert first == second and set(first) == {"README.md", "config.json", "model.safetensors"}
     for path in outs[0].iterdir():
         assert stat.S_IMODE(path.stat().st_mode) == 0o644, path
+
+
+def test_help_names_every_family(capsys):
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    line = next(x for x in capsys.readouterr().out.splitlines() if "AVBERT" in x)
+    assert all(family in line for family in ("AVBERT", "VATT", "MMV")), line

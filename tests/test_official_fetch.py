@@ -237,3 +237,18 @@ def test_avpet_info_lists_the_official_tag(capsys):
     assert main(["info", "vatt_bbs", "--json"]) == 0
     info = json.loads(capsys.readouterr().out)
     assert "vatt_bbs.official" in info["pretrained_tags"]
+
+
+def test_the_cli_reports_a_failed_download_in_one_line(
+    tiny_vatt, env, tmp_path, monkeypatch, capsys
+):
+    """``avpet extract --model NAME.official`` fetches as ``pretrained=True`` does: exit 3."""
+    name, _ = tiny_vatt
+    monkeypatch.setenv(official.ENDPOINT_VARIABLE, "http://127.0.0.1:9")
+    clip = Path(__file__).parents[1] / "examples" / "grid_s1_bbaf2n.mp4"
+    code = main(["extract", str(clip), "--model", f"{name}.official", "--out", str(tmp_path / "f")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert (
+        code == 3 and err[-1].startswith("avpet extract: error:") and "cannot download" in err[-1]
+    )
+    assert not (tmp_path / "f").exists()

@@ -28,6 +28,7 @@ from avpet.models import vatt as vatt_model
 FIXTURES = Path(__file__).parent / "fixtures"
 VATT_RECORD = FIXTURES / "vatt_official"
 MMV_PICKLE = FIXTURES / "mmv_official_s3d" / "mmv_s3d.pkl"
+RELEASED_S3D = next(name for name in mmv_official.VARIANTS if "s3d" in name)  # the released S3D
 
 
 def _register(monkeypatch, name: str, model_cls, cfg, default: PretrainedCfg, released: str):
@@ -62,8 +63,7 @@ def tiny_mmv(monkeypatch):
     spec = replace(mmv_official.OFFICIAL_INPUT, frames=4, fps=25.0, size=16, test_size=16)
     default = PretrainedCfg(input=replace(spec, sample_rate=16000, n_mels=16, mel_frames=24))
     monkeypatch.setitem(mmv_official.VARIANTS, name, (cfg, default))
-    released = "mmv_official_s3d"
-    source = _register(monkeypatch, name, mmv_official.MMVOfficial, cfg, default, released)
+    source = _register(monkeypatch, name, mmv_official.MMVOfficial, cfg, default, RELEASED_S3D)
     return name, {source.files[0]: MMV_PICKLE.read_bytes()}
 
 
@@ -228,7 +228,7 @@ def test_every_released_checkpoint_is_an_official_tag_with_its_files():
     assert k600.endswith("vit_medium/k600_modality_specific_pretrain/ckpt-90000.index")
     audio = avpet.get_pretrained_cfg("vatt_ma_audio_medium_audioset.official").official.files[0]
     assert audio.endswith("wat_medium/audioset_modality_agnostic_pretrain/ckpt-50000.index")
-    assert avpet.get_pretrained_cfg("mmv_official_s3d.official").official.files == (
+    assert avpet.get_pretrained_cfg(f"{RELEASED_S3D}.official").official.files == (
         "deepmind-research-mmv/mmv_s3d.pkl",
     )
 

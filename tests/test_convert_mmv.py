@@ -114,9 +114,9 @@ def test_an_unregistered_architecture_is_a_clear_cli_error(tmp_path, capsys):
 # the official totals of the released architectures (SPEC §3): total with the word table,
 # video, audio, text (trainable), heads (with the audio-text ones)
 OFFICIAL_COUNTS = {
-    "mmv_official_s3d": (57_509_968, 9_146_000, 4_592_640),
-    "mmv_official_tsm_resnet50": (72_388_608, 23_500_352, 5_116_928),
-    "mmv_official_tsm_resnet50x2": (143_828_544, 93_891_712, 6_165_504),
+    "mmv_s3d_fac": (57_509_968, 9_146_000, 4_592_640),
+    "mmv_tsm_resnet50_fac": (72_388_608, 23_500_352, 5_116_928),
+    "mmv_tsm_resnet50x2_fac": (143_828_544, 93_891_712, 6_165_504),
 }
 
 
@@ -130,12 +130,34 @@ def test_registered_models_have_the_official_counts(name):
     assert counts["audio"] == 23_494_080 and counts["text"] == 616_448
     assert counts["text_embedding_frozen"] == 19_660_800
     assert mmv.registered_name(model.cfg) == name
-    assert model.pretrained_cfg.license == "cc-by-nc-4.0"
+
+
+@pytest.mark.parametrize("backbone", ["s3d", "tsm_resnet50", "tsm_resnet50x2"])
+@pytest.mark.parametrize("kind", ["shared", "disjoint"])
+def test_the_papers_other_spaces_are_head_variants_on_the_authors_backbones(backbone, kind):
+    with torch.device("meta"):
+        fac = avpet.create_model(f"mmv_{backbone}_fac").parameter_counts()
+        variant = avpet.create_model(f"mmv_{backbone}_{kind}")
+    counts = variant.parameter_counts()
+    assert isinstance(variant, MMVOfficial) and variant.cfg.spaces.kind == kind
+    for part in ("video", "audio", "text", "text_embedding_frozen"):
+        assert counts[part] == fac[part], part
+    assert 0 < counts["spaces"] < fac["spaces"]
+    assert mmv.registered_name(variant.cfg) == f"mmv_{backbone}_{kind}"
+
+
+def test_a_head_variant_runs_the_contract():
+    model = avpet.create_model("mmv_s3d_shared").eval()
+    with torch.no_grad():
+        out = model.forward_features(
+            visual=torch.rand(1, 1, 3, 4, 32, 32), audio=torch.randn(1, 1, 1, 16, 24)
+        )
+    assert out["visual_joint"].shape == out["audio_joint"].shape == (1, 1, 256)
 
 
 def test_padding_words_enter_the_max_as_in_the_official_code():
     with torch.device("meta"):
-        cfg = avpet.create_model("mmv_official_s3d").cfg
+        cfg = avpet.create_model("mmv_s3d_fac").cfg
     assert not cfg.text.mask_padding
     small = replace(cfg.text, vocab_size=8)
     none = replace(cfg.spaces, kind="none")
@@ -217,7 +239,7 @@ def test_loading_into_another_family_is_refused(tmp_path, capsys):
     out = tmp_path / "repo"
     args = ["convert-official", "mmv", str(pickle_of("s3d")), "--model", "vatt_small"]
     assert main([*args, "--out", str(out)]) == 3
-    assert "vatt_small is not a released MMV architecture" in capsys.readouterr().err
+    assert "vatt_small is not one of the authors' MMV networks" in capsys.readouterr().err
     assert not out.exists()
 
 

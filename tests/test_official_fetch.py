@@ -19,7 +19,7 @@ from avpet import registry
 from avpet.cli import main
 from avpet.config import PretrainedCfg
 from avpet.convert import mmv, vatt
-from avpet.convert.cards import OFFICIAL
+from avpet.convert.cards import MMV_CARDS, OFFICIAL
 from avpet.errors import CheckpointError, HubError
 from avpet.hub import official
 from avpet.models import mmv_official
@@ -28,7 +28,7 @@ from avpet.models import vatt as vatt_model
 FIXTURES = Path(__file__).parent / "fixtures"
 VATT_RECORD = FIXTURES / "vatt_official"
 MMV_PICKLE = FIXTURES / "mmv_official_s3d" / "mmv_s3d.pkl"
-RELEASED_S3D = next(name for name in mmv_official.VARIANTS if "s3d" in name)  # the released S3D
+RELEASED_S3D = next(name for name in MMV_CARDS if "s3d" in name)  # the released S3D network
 
 
 def _register(monkeypatch, name: str, model_cls, cfg, default: PretrainedCfg, released: str):
@@ -209,7 +209,7 @@ def test_every_released_checkpoint_is_an_official_tag_with_its_files():
         }
         | {f"vatt_large_{d}" for d in ("k400", "k600", "k700", "mit")}
         | {"vatt_audio_base_audioset", "vatt_ma_audio_medium_audioset"}
-        | set(mmv_official.VARIANTS)
+        | set(MMV_CARDS)
         | {"avpet_mid_lowrank"}
     )
     assert set(OFFICIAL) == released

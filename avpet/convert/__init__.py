@@ -3,9 +3,10 @@ repos, read without their frameworks.
 
 One module per family: :mod:`.avbert` (PyTorch pickles through ``torch.load(weights_only=True)``),
 :mod:`.vatt` (TensorFlow checkpoints through :mod:`.tensorbundle`) and :mod:`.mmv` (Haiku pickles
-through :mod:`.safe_pickle`, into the released architectures ``mmv_official_*``). ``FAMILY``
-defaults to ``avbert``, the command's original form. The repo is written
-atomically (:mod:`avpet.outputs`); an existing non-empty ``--out`` needs ``--overwrite``.
+through :mod:`.safe_pickle`, into the released architectures
+``mmv_{s3d,tsm_resnet50,tsm_resnet50x2}_fac``). ``FAMILY`` defaults to ``avbert``, the command's
+original form. The repo is written atomically (:mod:`avpet.outputs`); an existing non-empty
+``--out`` needs ``--overwrite``.
 """
 
 from __future__ import annotations

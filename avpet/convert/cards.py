@@ -219,9 +219,9 @@ MMV_GENERIC = OfficialCard(
     training_data=MMV_TRAINING,
 )  # an MMV pickle whose architecture is not one of the released three
 MMV_CARDS: dict[str, OfficialCard] = {
-    "mmv_official_s3d": _mmv("S3D-G", "mmv_s3d.pkl", "89.6"),
-    "mmv_official_tsm_resnet50": _mmv("TSM-ResNet50", "mmv_tsm_resnet_x1.pkl", "91.5"),
-    "mmv_official_tsm_resnet50x2": _mmv("TSM-ResNet50x2", "mmv_tsm_resnet_x2.pkl", "91.8"),
+    "mmv_s3d_fac": _mmv("S3D-G", "mmv_s3d.pkl", "89.6"),
+    "mmv_tsm_resnet50_fac": _mmv("TSM-ResNet50", "mmv_tsm_resnet_x1.pkl", "91.5"),
+    "mmv_tsm_resnet50x2_fac": _mmv("TSM-ResNet50x2", "mmv_tsm_resnet_x2.pkl", "91.8"),
 }
 
 # The official checkpoint of each registered model, the one table ``pretrained=True`` reads

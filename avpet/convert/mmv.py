@@ -340,7 +340,10 @@ def build_model(official: dict[str, np.ndarray], origin: str, model_name: str | 
         )
     model = create_model(name)
     if not isinstance(model, MMVOfficial):
-        raise ConfigError(f"{name} is not a released MMV architecture (mmv_official_*)")
+        raise ConfigError(
+            f"{name} is not one of the authors' MMV networks "
+            "(mmv_{s3d,tsm_resnet50,tsm_resnet50x2}_*)"
+        )
     load_into(model, convert_state_dict(official, model, origin), origin, strict=True)
     return model.eval()
 

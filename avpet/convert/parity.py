@@ -73,7 +73,7 @@ def replay_mmv(folder: str | Path, dtype: torch.dtype = torch.float64) -> dict[s
             raise CheckpointError(path, "no such parity record file")
     checkpoint = folder / json.loads(about.read_text())["checkpoint"]
     official = mmv.load_official(checkpoint)
-    model = MMVOfficial(mmv.infer_cfg(official, str(checkpoint)), name="mmv_official").eval()
+    model = MMVOfficial(mmv.infer_cfg(official, str(checkpoint)), name="mmv_record").eval()
     model.load_state_dict(mmv.convert_state_dict(official, model, str(checkpoint)), strict=True)
     model.to(dtype)
     data = np.load(record)

@@ -11,8 +11,10 @@
   network, S3D-G by summing its temporal kernels, TSM by switching the shift off, then BN γ/β
   re-learned so that the image network on a frame matches the video network on the static clip.
 
-Registered: ``mmv_{s3d,tsm_resnet50}_{fac,shared,disjoint}`` and the CPU-size
-``mmv_small_{s3d,tsm}_{fac,shared,disjoint}``.
+Registered: the CPU-size ``mmv_small_{s3d,tsm}_{fac,shared,disjoint}``. The full-size names
+``mmv_{s3d,tsm_resnet50,tsm_resnet50x2}_*`` are the authors' released networks
+(:mod:`avpet.models.mmv_official`), whose video and audio networks differ from these in details
+that change the weights' shapes.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from ..registry import register_models
 from .joint import MODALITIES, JointModel, check_joint_cfg
 
 VIDEO_BACKBONES = ("s3d", "tsm")
+HEAD_KINDS = ("fac", "shared", "disjoint")  # the paper's joint spaces, each a registered variant
 
 
 def check_video_backbone(name: str) -> None:
@@ -273,10 +276,6 @@ def relearn_batchnorm(
 # ---- registry -------------------------------------------------------------------------------
 
 LICENSE = "apache-2.0"
-PAPER_INPUT = InputSpec(
-    num_clips=1, frames=32, fps=10.0, size=224, test_size=224,
-    mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0), sample_rate=48000, n_mels=80, mel_frames=320,
-)  # fmt: skip
 SMALL_INPUT = InputSpec(
     num_clips=1, frames=8, fps=12.5, size=64, test_size=64,
     mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0), sample_rate=16000, n_mels=48, mel_frames=96,
@@ -290,20 +289,15 @@ SMALL = MMVCfg(
     text=WordPoolCfg(vocab_size=4096, hidden=512),
     spaces=SpacesCfg(va_dim=256, vt_dim=128),
 )
-SIZES: dict[str, tuple[MMVCfg, InputSpec]] = {
-    "": (MMVCfg(), PAPER_INPUT),
-    "small": (SMALL, SMALL_INPUT),
-}
-BACKBONE_NAMES = {"": {"s3d": "s3d", "tsm": "tsm_resnet50"}, "small": {"s3d": "s3d", "tsm": "tsm"}}
 
 
 VARIANTS: dict[str, tuple[MMVCfg, PretrainedCfg]] = {
-    "_".join(p for p in ("mmv", size, BACKBONE_NAMES[size][backbone], kind) if p): (
-        replace(base, video_backbone=backbone, spaces=replace(base.spaces, kind=kind)),
-        PretrainedCfg(input=spec, license=LICENSE, description=f"MMV {backbone} {kind} spaces"),
+    f"mmv_small_{backbone}_{kind}": (
+        replace(SMALL, video_backbone=backbone, spaces=replace(SMALL.spaces, kind=kind)),
+        PretrainedCfg(
+            input=SMALL_INPUT, license=LICENSE, description=f"CPU-size MMV {backbone} {kind} spaces"
+        ),
     )
-    for (size, (base, spec)), backbone, kind in itertools.product(
-        SIZES.items(), VIDEO_BACKBONES, ("fac", "shared", "disjoint")
-    )
+    for backbone, kind in itertools.product(VIDEO_BACKBONES, HEAD_KINDS)
 }
 register_models(MMV, VARIANTS)

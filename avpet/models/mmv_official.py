@@ -1,8 +1,9 @@
-"""MMV exactly as the authors released it (deepmind-research ``mmv/``, JAX/Haiku): the
-architectures of their three checkpoints, so that ``avpet convert-official mmv`` loads them.
+"""MMV exactly as the authors released it (deepmind-research ``mmv/``, JAX/Haiku): the full-size
+``mmv_*`` names, whose ``_fac`` variants are the architectures of their three checkpoints (so
+that ``avpet convert-official mmv`` and ``pretrained=True`` load them).
 
-avpet's own ``mmv_*`` (:mod:`avpet.models.mmv`) follow the paper's description and differ from
-the released code in details that change the weights' shapes: here the video network is the
+The CPU-size ``mmv_small_*`` (:mod:`avpet.models.mmv`) follow the paper's description and differ
+from the released code in details that change the weights' shapes: here the video network is the
 authors' S3D-G (:mod:`avpet.layers.s3d_mmv`, space-to-depth stem) or TSM-ResNet50 v2 (×1, ×2,
 :mod:`avpet.layers.resnet_v2`), the audio network a pre-activation ResNet50 on log-mel, the text
 network the word table → ``Linear(300, 2048)`` → ReLU → max over every word *including padding*
@@ -15,13 +16,16 @@ network the word table → ``Linear(300, 2048)`` → ReLU → max over every wor
 * the audio-text space S_at (512): ``Linear`` of the audio (``audio2txt_embd``, used by the
   official code in training only) and of the text (``txt2audio_embd``): ``audio_at``, ``text_at``.
 
-Registered: ``mmv_official_s3d``, ``mmv_official_tsm_resnet50``, ``mmv_official_tsm_resnet50x2``
-(57,509,968 / 72,388,608 / 143,828,544 parameters, word table included, as the official code).
+Registered: ``mmv_{s3d,tsm_resnet50,tsm_resnet50x2}_fac`` (57,509,968 / 72,388,608 / 143,828,544
+parameters, word table included, as the official code) and, on the same backbones, the paper's
+other joint spaces as head variants ``_shared`` and ``_disjoint`` (:class:`~avpet.layers.spaces.
+JointSpaces`; no weights were released for them).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import itertools
+from dataclasses import dataclass, field, replace
 
 from torch import Tensor, nn
 
@@ -32,16 +36,16 @@ from ..layers.s3d_mmv import S3DMMV, S3DMMVCfg
 from ..layers.spaces import SpacesCfg
 from ..registry import register_models
 from .joint import MODALITIES, check_joint_cfg
-from .mmv import MMV, WordPool, WordPoolCfg, check_video_backbone
+from .mmv import HEAD_KINDS, MMV, WordPool, WordPoolCfg, check_video_backbone
 
 
 @dataclass(frozen=True)
 class MMVOfficialCfg:
     """The released MMV: video backbone (``s3d`` or ``tsm``) and the sizes of every part.
 
-    ``spaces`` holds S_va / S_vat (kind ``fac``, the official ``fac_relu``; ``none`` drops the
-    heads); ``va_hidden`` is the inner width of the video → S_va MLP, ``at_dim`` the audio-text
-    space's.
+    ``spaces`` holds S_va / S_vat: kind ``fac`` is the official ``fac_relu`` graph (with the
+    audio-text space S_at), ``shared`` / ``disjoint`` the paper's other spaces, ``none`` no heads;
+    ``va_hidden`` is the inner width of the video → S_va MLP, ``at_dim`` the audio-text space's.
     """
 
     video_backbone: str = "s3d"
@@ -58,8 +62,6 @@ class MMVOfficialCfg:
 
     def __post_init__(self):
         check_video_backbone(self.video_backbone)
-        if self.spaces.kind not in ("fac", "none"):
-            raise ConfigError(f"the released MMV has fac heads (or none), not {self.spaces.kind!r}")
         if min(self.va_hidden, self.at_dim) <= 0:
             raise ConfigError(f"va_hidden and at_dim must be positive: {self}")
         check_joint_cfg(self.modalities, self.num_classes, self.spaces.kind)
@@ -130,31 +132,38 @@ class MMVOfficial(MMV):
         return SpectrogramResNetV2(cfg.audio) if modality == "audio" else WordPool(cfg.text)
 
     def make_spaces(self, video: int | None, audio: int | None, text: int | None) -> nn.Module:
-        return MMVHeads(self.cfg, video, audio, text)
+        if self.cfg.spaces.kind == "fac":
+            return MMVHeads(self.cfg, video, audio, text)
+        return super().make_spaces(video, audio, text)
 
 
 # ---- registry -------------------------------------------------------------------------------
 
-LICENSE = "cc-by-nc-4.0"  # the released weights' (the official code is Apache-2.0)
+LICENSE = "cc-by-nc-4.0"  # the released weights'
+CODE_LICENSE = "apache-2.0"  # the official code's, and so an architecture's without those weights
 # the TF-Hub release's advice: 32 frames at 10 fps, 200-256 pixels, [0, 1]; 3.2 s of 48 kHz audio
 OFFICIAL_INPUT = InputSpec(
     num_clips=1, frames=32, fps=10.0, size=224, test_size=224,
     mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0), sample_rate=48000, n_mels=80, mel_frames=320,
 )  # fmt: skip
 TSM = ResNetV2Cfg(in_channels=3, shift=True)
+BACKBONES = {
+    "s3d": ("S3D-G", MMVOfficialCfg()),
+    "tsm_resnet50": ("TSM-ResNet50", MMVOfficialCfg(video_backbone="tsm")),
+    "tsm_resnet50x2": ("TSM-ResNet50x2", MMVOfficialCfg("tsm", tsm=TSM.scaled(2))),
+}
+HEADS = {
+    "fac": "the authors' released network (official fac_relu heads)",
+    "shared": "the authors' backbones with the paper's shared space",
+    "disjoint": "the authors' backbones with the paper's disjoint spaces",
+}
 VARIANTS: dict[str, tuple[MMVOfficialCfg, PretrainedCfg]] = {
-    f"mmv_official_{name}": (
-        cfg,
+    f"mmv_{backbone}_{kind}": (
+        replace(cfg, spaces=replace(cfg.spaces, kind=kind)),
         PretrainedCfg(
-            input=OFFICIAL_INPUT,
-            license=LICENSE,
-            description=f"MMV {title} as released by the authors (architecture only)",
+            input=OFFICIAL_INPUT, license=CODE_LICENSE, description=f"MMV {title}: {HEADS[kind]}"
         ),
     )
-    for name, title, cfg in (
-        ("s3d", "S3D-G", MMVOfficialCfg()),
-        ("tsm_resnet50", "TSM-ResNet50", MMVOfficialCfg(video_backbone="tsm")),
-        ("tsm_resnet50x2", "TSM-ResNet50x2", MMVOfficialCfg("tsm", tsm=TSM.scaled(2))),
-    )
+    for (backbone, (title, cfg)), kind in itertools.product(BACKBONES.items(), HEAD_KINDS)
 }
 register_models(MMVOfficial, VARIANTS)

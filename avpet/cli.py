@@ -30,7 +30,10 @@ _COMMANDS: dict[str, tuple[str, str]] = {
     "index": ("avpet.search.indexing", "embed a collection of videos for avpet search"),
     "search": ("avpet.search.query", "find the clips a sound (or a picture) belongs to"),
     "sync": ("avpet.sync.cli", "measure how far a video's sound is off its picture (frames)"),
-    "convert-official": ("avpet.convert", "convert official AVBERT or VATT weights to a hub repo"),
+    "convert-official": (
+        "avpet.convert",
+        "convert the authors' AVBERT, VATT or MMV weights to a hub repo",
+    ),
     "plot-metrics": ("avpet.plots", "draw a pretraining run's loss curves (metrics.jsonl) as PNG"),
 }
 
@@ -134,6 +137,11 @@ def run(args: argparse.Namespace) -> int:
             print(f"{part:>12}: {count:,}")
         print(f"input: {info['pretrained_cfg']['input']}")
         print(f"pretrained tags: {', '.join(info['pretrained_tags']) or 'none'}")
+        if official := model.pretrained_cfg.official:
+            from .hub.official import official_endpoint
+
+            urls = [f"{official_endpoint()}/{path}" for path in official.files]
+            print(f"official weights: {' '.join(urls) or official.manual}")
     return 0
 
 

@@ -137,9 +137,46 @@ class InputSpec:
         return (self.num_clips, 1, self.n_mels, self.mel_frames)
 
 
+OFFICIAL_FAMILIES = ("avbert", "vatt", "mmv")
+
+
+@dataclass(frozen=True)
+class OfficialSource:
+    """The authors' own release of a checkpoint, which ``pretrained=True`` downloads and converts
+    once (:mod:`avpet.hub.official`).
+
+    ``files`` are paths under the download endpoint (``https://storage.googleapis.com``, or the
+    mirror ``AVPET_OFFICIAL_ENDPOINT`` names), all of one checkpoint: a VATT ``ckpt-N.index`` and
+    its ``.data-00000-of-00001``, or one MMV ``.pkl``. No ``files``: no public URL, and
+    ``manual`` says where to get the checkpoint by hand. ``license`` is the weights' licence,
+    shown on the first download.
+    """
+
+    family: str
+    license: str
+    files: tuple[str, ...] = ()
+    manual: str = ""
+
+    def __post_init__(self):
+        check_types(self)
+        if self.family not in OFFICIAL_FAMILIES:
+            raise ConfigError(
+                f"OfficialSource.family must be one of {OFFICIAL_FAMILIES}, got {self.family!r}"
+            )
+        if not self.files and not self.manual:
+            raise ConfigError("OfficialSource needs files to download or a manual instruction")
+        for path in self.files:
+            if not path or path.startswith("/") or ".." in path.split("/"):
+                raise ConfigError(f"OfficialSource.files: {path!r} is not a relative path")
+
+
 @dataclass(frozen=True)
 class PretrainedCfg:
-    """Where a model's weights come from, what input they expect, and their licence."""
+    """Where a model's weights come from, what input they expect, and their licence.
+
+    Weights come from the Hub (``hf_hub_id``), a local ``file``, or the authors' own release
+    (``official``, converted on first use).
+    """
 
     input: InputSpec = field(default_factory=InputSpec)
     hf_hub_id: str | None = None
@@ -148,13 +185,14 @@ class PretrainedCfg:
     license: str | None = None
     tag: str = ""
     description: str = ""
+    official: OfficialSource | None = None
 
     def __post_init__(self):
         check_types(self)
 
     @property
     def has_weights(self) -> bool:
-        return bool(self.hf_hub_id or self.file)
+        return bool(self.hf_hub_id or self.file or self.official)
 
 
 def to_dict(cfg: Any) -> dict:
@@ -246,8 +284,9 @@ def from_dict(cls: type, data: dict) -> Any:
     for key, value in data.items():
         if key not in hints:
             raise ConfigError(f"{cls.__name__} has no field {key!r}")
-        if dataclasses.is_dataclass(hints[key]) and isinstance(value, dict):
-            value = from_dict(hints[key], value)
+        nested = _dataclass_in(hints[key])
+        if nested is not None and isinstance(value, dict):
+            value = from_dict(nested, value)
         elif isinstance(value, list):
             value = tuple(value)
         if not _matches(value, hints[key]):  # before __post_init__ compares it with numbers
@@ -256,6 +295,15 @@ def from_dict(cls: type, data: dict) -> Any:
             )
         kwargs[key] = value
     return cls(**kwargs)
+
+
+def _dataclass_in(hint: Any) -> type | None:
+    """The config dataclass a field holds: ``hint`` itself, or ``X`` of ``X | None``."""
+    if dataclasses.is_dataclass(hint):
+        return hint
+    if typing.get_origin(hint) in (Union, types.UnionType):
+        return next((a for a in typing.get_args(hint) if dataclasses.is_dataclass(a)), None)
+    return None
 
 
 def replace_nested(cfg: Any, **overrides: Any) -> Any:

@@ -114,7 +114,8 @@ def load_official(path: str | Path) -> dict[str, Tensor]:
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # pickle, zip and weights_only refusals all land here
-        raise CheckpointError(path, f"not a loadable PyTorch checkpoint ({error})") from error
+        reason = " ".join(str(error).split())  # one line: torch's messages span several
+        raise CheckpointError(path, f"not a loadable PyTorch checkpoint ({reason})") from error
     state = checkpoint
     if isinstance(checkpoint, dict):
         for key in ("state_dict", "model_state"):

@@ -6,6 +6,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..config import OfficialSource
+
+# the public objects' download root (``gs://tf_model_garden/...`` and ``gs://deepmind-research-mmv``
+# read over HTTPS); ``AVPET_OFFICIAL_ENDPOINT`` replaces it with a mirror (avpet.hub.official)
+OFFICIAL_ENDPOINT = "https://storage.googleapis.com"
+VATT_ROOT = "tf_model_garden/vision/vatt/"
+MMV_ROOT = "deepmind-research-mmv/"
+
 NOT_REMEASURED = (
     "These are the authors' reported numbers, quoted from their release; this repository did "
     "not re-measure them."
@@ -14,7 +22,8 @@ NOT_REMEASURED = (
 
 @dataclass(frozen=True)
 class OfficialCard:
-    """Card text for one converted official checkpoint."""
+    """Card text for one converted official checkpoint, and the files it is converted from
+    (paths under :data:`OFFICIAL_ENDPOINT`; see :attr:`official`)."""
 
     title: str
     source: str
@@ -22,6 +31,13 @@ class OfficialCard:
     preprocessing: str
     reported: str
     training_data: str
+    family: str = ""
+    files: tuple[str, ...] = ()
+
+    @property
+    def official(self) -> OfficialSource:
+        """Where ``pretrained=True`` downloads this checkpoint from, and its licence."""
+        return OfficialSource(family=self.family, license=self.licence, files=self.files)
 
     @property
     def description(self) -> str:
@@ -39,7 +55,7 @@ class OfficialCard:
 
 VATT_SOURCE = (
     "google-research `vatt/` (https://github.com/google-research/google-research/tree/master/"
-    "vatt), checkpoints under https://storage.cloud.google.com/tf_model_garden/vision/vatt/"
+    f"vatt), checkpoints under {OFFICIAL_ENDPOINT}/{VATT_ROOT}"
 )
 VATT_LICENCE = (
     "Apache-2.0 (the google-research repository's licence, which the release falls under)."
@@ -71,6 +87,11 @@ VATT_TEXT = (
 VATT_PRETRAIN_DATA = "Pretrained by the authors on HowTo100M and AudioSet (self-supervised)."
 
 
+def _bundle(prefix: str) -> tuple[str, ...]:
+    """The two files of a released TensorBundle checkpoint ``PREFIX`` (index first)."""
+    return (f"{VATT_ROOT}{prefix}.index", f"{VATT_ROOT}{prefix}.data-00000-of-00001")
+
+
 def _vatt_pretrained(size: str, folder: str, reported: str) -> OfficialCard:
     return OfficialCard(
         title=f"VATT {size} (video-audio-text pretraining model, FAC joint spaces)",
@@ -79,7 +100,13 @@ def _vatt_pretrained(size: str, folder: str, reported: str) -> OfficialCard:
         preprocessing=f"video {VATT_VIDEO}; audio {VATT_AUDIO}; text {VATT_TEXT}.",
         reported=reported,
         training_data=VATT_PRETRAIN_DATA,
+        family="vatt",
+        files=_bundle(f"pretrain/{folder}/ckpt-500000"),
     )
+
+
+# the fine-tuned checkpoints' training step, as the official README's links name them
+_STEPS = {"mit": 150000, "audioset": 50000, "vatt_medium_k600": 90000}
 
 
 def _vatt_finetuned(name: str, reported: str) -> OfficialCard:
@@ -96,13 +123,16 @@ def _vatt_finetuned(name: str, reported: str) -> OfficialCard:
         f"{'wat' if modality == 'audio' else 'vit'}_{width}/{dataset}_modality_"
         f"{'agnostic' if agnostic else 'specific'}_pretrain"
     )
+    step = _STEPS.get(name, _STEPS.get(dataset, 100000))
     return OfficialCard(
         title=f"VATT {what}",
-        source=f"{VATT_SOURCE}finetune/{path}",
+        source=f"{VATT_SOURCE}finetune/{path}/ckpt-{step}",
         licence=VATT_LICENCE,
         preprocessing=f"audio {VATT_AUDIOSET}." if modality == "audio" else f"video {VATT_VIDEO}.",
         reported=f"{reported} (official README).",
         training_data=f"{VATT_PRETRAIN_DATA} Then fine-tuned by the authors ({what}).",
+        family="vatt",
+        files=_bundle(f"finetune/{path}/ckpt-{step}"),
     )
 
 
@@ -155,7 +185,7 @@ VATT_CARDS: dict[str, OfficialCard] = {
 
 MMV_SOURCE = (
     "deepmind-research `mmv/` (https://github.com/google-deepmind/deepmind-research/tree/master/"
-    "mmv), checkpoints under https://storage.googleapis.com/deepmind-research-mmv/"
+    f"mmv), checkpoints under {OFFICIAL_ENDPOINT}/{MMV_ROOT}"
 )
 MMV_LICENCE = (
     "**CC BY-NC 4.0 — non-commercial use only** (Creative Commons Attribution-NonCommercial 4.0 "
@@ -194,6 +224,8 @@ def _mmv(backbone: str, checkpoint: str, ucf101: str) -> OfficialCard:
         preprocessing=MMV_PREPROCESSING,
         reported=f"linear classification on UCF101: {ucf101} % top-1 (official README).",
         training_data=MMV_TRAINING,
+        family="mmv",
+        files=(f"{MMV_ROOT}{checkpoint}",),
     )
 
 
@@ -209,4 +241,23 @@ MMV_CARDS: dict[str, OfficialCard] = {
     "mmv_s3d_fac": _mmv("S3D-G", "mmv_s3d.pkl", "89.6"),
     "mmv_tsm_resnet50_fac": _mmv("TSM-ResNet50", "mmv_tsm_resnet_x1.pkl", "91.5"),
     "mmv_tsm_resnet50x2_fac": _mmv("TSM-ResNet50x2", "mmv_tsm_resnet_x2.pkl", "91.8"),
+}
+
+# The official checkpoint of each registered model, the one table ``pretrained=True`` reads
+# (registered as the tag ``official`` by :mod:`avpet.models`). AVBERT's is not public: the
+# authors share it through a Google Drive link in their README.
+AVBERT_OFFICIAL = OfficialSource(
+    family="avbert",
+    license="not stated by the authors (the official repository names no licence)",
+    manual=(
+        "the official AVBERT checkpoint has no public download URL: get the .pyth file through "
+        "the Google Drive link in https://github.com/sangho-vision/avbert (README), then run "
+        "`avpet convert-official avbert FILE --out DIR` and load it with "
+        "pretrained='local-dir:DIR'"
+    ),
+)
+LICENSE_IDS = {"avbert": "other", "vatt": "apache-2.0", "mmv": "cc-by-nc-4.0"}  # Hub metadata ids
+OFFICIAL: dict[str, OfficialSource] = {
+    "avpet_mid_lowrank": AVBERT_OFFICIAL,
+    **{name: card.official for name, card in {**VATT_CARDS, **MMV_CARDS}.items()},
 }

@@ -77,8 +77,11 @@ def load_official(path: str | Path) -> dict[str, np.ndarray]:
             for name, value in leaves.items():
                 if part == "state" and name in EMA_BOOKKEEPING:
                     continue
-                if not isinstance(value, np.ndarray):
-                    raise CheckpointError(path, f"{part}[{module!r}][{name!r}] is not an array")
+                if not isinstance(value, np.ndarray) or value.dtype.kind not in "fiub":
+                    kind = getattr(value, "dtype", type(value).__name__)
+                    raise CheckpointError(
+                        path, f"{part}[{module!r}][{name!r}] is not a numeric array ({kind})"
+                    )
                 key = f"{canonical(module)}/{name}"
                 if key in flat:
                     raise CheckpointError(path, f"two entries map to {key}")

@@ -93,5 +93,16 @@ def load_pickle(path: str | Path) -> Any:
             return _Unpickler(handle).load()
         except pickle.UnpicklingError as error:
             raise CheckpointError(path, f"unsafe or invalid pickle: {error}") from error
-        except (EOFError, ValueError, TypeError, AttributeError, IndexError) as error:
-            raise CheckpointError(path, f"truncated or corrupt pickle ({error})") from error
+        except (
+            EOFError,
+            ValueError,
+            TypeError,
+            AttributeError,
+            IndexError,
+            KeyError,
+            RecursionError,
+        ) as error:
+            raise CheckpointError(path, f"truncated or corrupt pickle ({error!r})") from error
+        except (MemoryError, OverflowError) as error:  # a damaged length field
+            reason = f"corrupt pickle: asks for an impossible size ({error!r})"
+            raise CheckpointError(path, reason) from error

@@ -178,7 +178,8 @@ class TensorBundle:
                 f"truncated: {name} needs bytes {entry.offset}..{entry.offset + entry.size}, "
                 f"the file has {len(data)}",
             )
-        chunk = np.frombuffer(data, dtype=np.uint8, count=entry.size, offset=entry.offset)
+        # a copy, not a view: a view alive in an error's traceback would keep the map open
+        chunk = np.frombuffer(data[entry.offset : entry.offset + entry.size], dtype=np.uint8)
         if entry.crc32c is not None and crc32c(chunk) != unmask(int(entry.crc32c)):
             raise CheckpointError(shard, f"corrupt: checksum of {name} does not match the index")
         dtype = np.dtype(DTYPES[entry.dtype]).newbyteorder("<")

@@ -185,7 +185,8 @@ def load_pretrained(
         model: a registered model (``model_name``, ``cfg``, ``pretrained_cfg`` attributes).
         source: ``hf-hub:org/repo[@rev]``, ``local-dir:/path``, a ``.safetensors`` file or a
             hub-layout folder; ``None`` uses ``pretrained_cfg.hf_hub_id``/``hf_hub_revision``,
-            else ``pretrained_cfg.file``.
+            else ``pretrained_cfg.file``, else the authors' checkpoint ``pretrained_cfg.official``
+            (downloaded and converted once, :mod:`avpet.hub.official`).
         strict: refuse missing or unexpected keys and a ``config.json`` whose model name or
             architecture config differs from ``model``'s (wrong shapes are always refused).
 
@@ -216,6 +217,10 @@ def _default_source(model: nn.Module) -> Source:
         return Source("hf-hub", cfg.hf_hub_id, cfg.hf_hub_revision)
     if cfg.file:
         return parse_source(cfg.file)
+    if cfg.official:
+        from .official import official_repo
+
+        return Source("local-dir", str(official_repo(model.model_name, cfg.official)))
     raise HubError(f"{model.model_name}: pretrained_cfg names no hf_hub_id or file to load")
 
 

@@ -138,14 +138,43 @@ def unique_state_dict(model: nn.Module) -> tuple[dict[str, Tensor], dict[str, st
     return tensors, aliases
 
 
-def write_safetensors(model: nn.Module, path: Path, metadata: dict[str, str] | None = None) -> None:
-    """Save ``model``'s weights (each shared tensor once) to ``path`` as safetensors."""
-    from safetensors.torch import save_file
+# torch dtype -> safetensors header name
+SAFETENSORS_DTYPES = {
+    torch.float64: "F64", torch.float32: "F32", torch.float16: "F16", torch.bfloat16: "BF16",
+    torch.int64: "I64", torch.int32: "I32", torch.int16: "I16", torch.int8: "I8",
+    torch.uint8: "U8", torch.bool: "BOOL",
+}  # fmt: skip
 
+
+def write_safetensors(model: nn.Module, path: Path, metadata: dict[str, str] | None = None) -> None:
+    """Save ``model``'s weights (each shared tensor once) to ``path`` as safetensors.
+
+    The file is a function of the weights and ``metadata`` alone (header keys sorted, tensors in
+    name order), so one model always gives the same bytes (safetensors' own writer orders the
+    metadata differently from run to run); it is created with the usual permissions (0644 under
+    the common umask, where safetensors' writer makes it private).
+    """
     tensors, _ = unique_state_dict(model)
-    save_file(
-        {k: v.detach().cpu().contiguous() for k, v in tensors.items()}, path, metadata=metadata
-    )
+    header: dict[str, dict] = {"__metadata__": dict(sorted((metadata or {}).items()))}
+    offset = 0
+    for key in sorted(tensors):
+        value = tensors[key]
+        size = value.numel() * value.element_size()
+        header[key] = {
+            "dtype": SAFETENSORS_DTYPES[value.dtype],
+            "shape": list(value.shape),
+            "data_offsets": [offset, offset + size],
+        }
+        offset += size
+    if not header["__metadata__"]:
+        del header["__metadata__"]
+    text = json.dumps(header, separators=(",", ":")).encode()
+    text += b" " * (-len(text) % 8)  # the data section starts 8-byte aligned
+    with open(path, "wb") as out:
+        out.write(struct.pack("<Q", len(text)) + text)
+        for key in sorted(tensors):
+            data = tensors[key].detach().cpu().contiguous().reshape(-1)
+            out.write(data.view(torch.uint8).numpy().tobytes())
 
 
 def load_into(model: nn.Module, state: dict[str, Tensor], origin: str, strict: bool = True) -> None:

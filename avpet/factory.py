@@ -6,9 +6,12 @@ The tables live in :mod:`avpet.registry`, loading in :mod:`avpet.hub`; this modu
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
-from torch import nn
+from torch import Tensor, nn
+from torch.nn import init
 
 from .config import PretrainedCfg, from_dict, replace_nested
 from .errors import CheckpointError, ConfigError, HubError
@@ -40,23 +43,51 @@ def create_model(name: str, pretrained: bool | str = False, **overrides: Any) ->
     num_classes = overrides.pop("num_classes", None)
     overrides = {TIMM_NAMES.get(key, key): value for key, value in overrides.items()}
     if name.startswith(REPO_PREFIXES):
-        model = _from_repo(name, overrides)
+        with _uninitialised(bool(pretrained)):
+            model = _from_repo(name, overrides)
         source = name if pretrained is True else pretrained
     else:
         arch = split_model_name(name)[0]
         cfg = get_pretrained_cfg(name, pretrained=pretrained is True)
-        model = _build(arch, get_model_entry(arch).cfg, cfg, overrides)
-        source = pretrained if isinstance(pretrained, str) else None
         if pretrained is True and not cfg.has_weights:
             raise HubError(
                 f"model {name!r} has no published weights; pretrained tags: "
                 f"{list_models(arch + '.*', pretrained=True) or 'none'}"
             )
+        with _uninitialised(bool(pretrained)):
+            model = _build(arch, get_model_entry(arch).cfg, cfg, overrides)
+        source = pretrained if isinstance(pretrained, str) else None
     if pretrained:
-        load_pretrained(model, source)
+        load_pretrained(model, source)  # strict: every parameter and buffer is overwritten
     if num_classes is not None and num_classes != model.cfg.num_classes:
         model.reset_classifier(num_classes)
     return model
+
+
+@contextlib.contextmanager
+def _uninitialised(skip: bool) -> Iterator[None]:
+    """With ``skip``, modules built inside keep their freshly allocated parameters instead of
+    drawing random ones (``torch.nn.init`` does nothing): the weights loaded next replace every
+    one of them, and random init was most of the time of a pretrained ``create_model`` (5 s of
+    ``vatt_bbs``'s 213 M parameters)."""
+    if not skip:
+        yield
+        return
+    saved = {name: getattr(init, name) for name in _INIT_FUNCTIONS}
+    for name in _INIT_FUNCTIONS:
+        setattr(init, name, _keep)
+    try:
+        yield
+    finally:
+        for name, function in saved.items():
+            setattr(init, name, function)
+
+
+def _keep(tensor: Tensor, *args: Any, **kwargs: Any) -> Tensor:
+    return tensor
+
+
+_INIT_FUNCTIONS = [n for n in dir(init) if n.endswith("_") and not n.startswith("_")]
 
 
 def _build(arch: str, base: Any, pretrained_cfg: PretrainedCfg, overrides: dict) -> nn.Module:

@@ -4,6 +4,7 @@ download or a checkpoint can be wrong."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from dataclasses import replace
 from pathlib import Path
@@ -128,6 +129,39 @@ def test_corrupted_weights_same_size(saved, tmp_path):
     weights.write_bytes(bytes(data))
     with pytest.raises(CheckpointError, match="corrupted: SHA-256"):
         avpet.create_model(NAME, pretrained=f"local-dir:{repo}")
+
+
+def test_an_unchanged_file_is_hashed_once_and_a_changed_one_again(saved, tmp_path, monkeypatch):
+    from avpet.hub import weights
+
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf_home"))
+    monkeypatch.setattr(weights, "SETTLED_SECONDS", 0.0)
+    repo = _copy_repo(saved[1], tmp_path)
+    path = repo / "model.safetensors"
+    hashed, real = [], weights.sha256_of
+    monkeypatch.setattr(weights, "sha256_of", lambda p: hashed.append(p) or real(p))
+    for _ in range(3):
+        assert _same_weights(avpet.create_model(NAME, pretrained=f"local-dir:{repo}"), saved[0])
+    assert len(hashed) == 1
+    stat = path.stat()
+    data = bytearray(path.read_bytes())
+    data[-5000:-4000] = bytes(1000)  # same size, same inode, the old modification time put back
+    path.write_bytes(bytes(data))
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    with pytest.raises(CheckpointError, match="corrupted: SHA-256"):
+        avpet.create_model(NAME, pretrained=f"local-dir:{repo}")
+    assert len(hashed) == 2
+
+
+def test_pretrained_models_are_built_without_random_init(saved, monkeypatch):
+    calls = []
+    real = torch.nn.init.normal_
+    monkeypatch.setattr(torch.nn.init, "normal_", lambda t, *a, **k: calls.append(1) or real(t))
+    model = avpet.create_model(NAME, pretrained=f"local-dir:{saved[1]}")
+    assert not calls and _same_weights(model, saved[0])
+    assert torch.nn.init.normal_ is not real  # put back as it was (the test's own patch)
+    avpet.create_model(NAME)
+    assert calls  # a model without weights still draws them
 
 
 def test_damaged_header_and_non_safetensors_files(tmp_path, saved):

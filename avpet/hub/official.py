@@ -36,6 +36,7 @@ from pathlib import Path, PurePosixPath
 from ..config import OfficialSource
 from ..errors import CheckpointError, HubError
 from ..outputs import atomic_directory
+from .home import avpet_home
 from .sources import CONFIG_NAME
 
 ENDPOINT_VARIABLE = "AVPET_OFFICIAL_ENDPOINT"
@@ -53,10 +54,7 @@ def official_endpoint() -> str:
 
 def official_cache() -> Path:
     """``$HF_HOME/avpet/official``, the folder of converted official checkpoints."""
-    home = os.environ.get("HF_HOME") or Path(
-        os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache", "huggingface"
-    )
-    return Path(home).expanduser() / "avpet" / "official"
+    return avpet_home() / "official"
 
 
 def official_repo(model_name: str, source: OfficialSource) -> Path:

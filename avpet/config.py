@@ -51,6 +51,9 @@ class InputSpec:
     roi: tuple[int, int, int, int] | None = None
     audio_format: str = "logmel"
     roi_frame: tuple[int, int] | None = None
+    resize_style: Literal["avpet", "dmvr", "pyslowfast"] = "avpet"
+    frame_sampling: Literal["rate", "linspace"] = "rate"
+    audio_seconds: float | None = None
 
     def __post_init__(self):
         check_types(self)
@@ -74,6 +77,8 @@ class InputSpec:
                 f"InputSpec: a clip of frames / fps = {self.clip_seconds:g} s is longer than "
                 f"{MAX_CLIP_SECONDS:g} s"
             )
+        if self.audio_seconds is not None:
+            check_range(self, "audio_seconds", 0.001, MAX_CLIP_SECONDS, "seconds")
         side = max(self.size, self.test_size)
         elements = self.num_clips * 3 * self.frames * side * side
         if elements > MAX_VISUAL_ELEMENTS:
@@ -108,8 +113,10 @@ class InputSpec:
 
     @property
     def clip_samples(self) -> int:
-        """Audio samples in one clip at ``sample_rate``."""
-        return int(round(self.clip_seconds * self.sample_rate))
+        """Audio samples in one clip at ``sample_rate``: ``audio_seconds`` (default the clip's
+        ``frames / fps``) of sound."""
+        seconds = self.clip_seconds if self.audio_seconds is None else self.audio_seconds
+        return int(round(seconds * self.sample_rate))
 
     @property
     def n_fft(self) -> int:

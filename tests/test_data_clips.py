@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from avpet.config import InputSpec
 from avpet.data import clips
 from avpet.errors import ConfigError, MediaError
 
@@ -45,12 +46,29 @@ def test_explicit_starts_are_clamped():
 
 
 def test_frames_resampled_from_25_to_12_5_fps():
-    assert clips.clip_frames(GRID_TIMES, 0.4, 8, 12.5) == [10, 12, 14, 16, 18, 20, 22, 24]
+    """A 12.5-fps clip of a 25-fps file takes every second frame: DMVR's stride 2 (VATT, MMV)."""
+    spec = InputSpec(frames=8, fps=12.5)
+    assert clips.clip_frames(GRID_TIMES, 0.4, spec, 25.0) == [10, 12, 14, 16, 18, 20, 22, 24]
 
 
 def test_frames_upsampled_by_repetition():
     times = np.arange(30) / 10.0  # 10 fps source, 15 fps clip
-    assert clips.clip_frames(times, 0.0, 6, 15.0) == [0, 0, 1, 2, 2, 3]
+    assert clips.clip_frames(times, 0.0, InputSpec(frames=6, fps=15.0), 10.0) == [0, 0, 1, 2, 2, 3]
+
+
+def test_linspace_sampling_is_pyslowfast_temporal_sampling():
+    """AVBERT's loader: 32 frames over NUM_FRAMES * SAMPLING_RATE * fps / TARGET_FPS source
+    frames, linspace(start, end, 32) truncated: on 30 fps, every second frame but the last,
+    which is the span's last frame; on 25 fps a span of 53.3 frames."""
+    spec = InputSpec(frames=32, fps=15.0, frame_sampling="linspace")
+    times = np.arange(300) / 30.0
+    assert clips.clip_frames(times, 10 / 30, spec, 30.0) == [10 + 2 * k for k in range(31)] + [73]
+    times = np.arange(250) / 25.0
+    expected = torch.linspace(4, 4 + 32 * 2 * 25 / 30 - 1, 32).long().tolist()
+    assert clips.clip_frames(times, 4 / 25, spec, 25.0) == expected
+    assert expected[1] == 5 and expected[-1] == 56
+    end = clips.clip_frames(times, 240 / 25, spec, 25.0)  # past the end: the last frame repeats
+    assert end[-1] == 249 and end[0] == 240
 
 
 def test_snap_moves_back_onto_a_frame():

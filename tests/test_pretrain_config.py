@@ -9,7 +9,7 @@ import pytest
 from conftest import REPO_ROOT
 
 from avpet.cli import main as avpet_main
-from avpet.config import InputSpec, to_dict
+from avpet.config import InputSpec, from_dict, to_dict
 from avpet.data import DataConfig
 from avpet.errors import ConfigError
 from avpet.pretrain.cli import main as pretrain_main
@@ -120,6 +120,10 @@ def test_bad_config_files_name_the_field_and_the_reason(tmp_path, text, reason):
         ("std", (0.2, -1.0, 0.2), "InputSpec.std must be positive"),
         ("log_offset", 0.0, "log_offset must be in (0, 1)"),
         ("audio_format", None, "InputSpec.audio_format must be a string"),
+        ("audio_seconds", 0.0, "InputSpec.audio_seconds must be in 0.001..60 seconds"),
+        ("audio_seconds", "3.2", "InputSpec.audio_seconds must be a finite number or null"),
+        ("resize_style", "bicubic", "resize_style must be one of 'avpet', 'dmvr', 'pyslowfast'"),
+        ("frame_sampling", "every", "frame_sampling must be one of 'rate', 'linspace'"),
     ],
 )
 def test_input_spec_types_and_bounds(field, value, reason):
@@ -186,3 +190,19 @@ def test_schedule_changes_name_each_field():
         "optim.lr: 0.001 -> 0.0005",
         "train.max_steps: 1000 -> 2000",
     ]
+
+
+def test_a_config_json_written_before_the_feeding_fields_loads_as_before():
+    """hub/ repos written before ``resize_style``, ``frame_sampling`` and ``audio_seconds``
+    existed load with avpet's behaviour: the new fields' defaults."""
+    path = REPO_ROOT / "hub" / "avpet_small_mid_lowrank.grid_s1" / "config.json"
+    spec = json.loads(path.read_text())
+    spec = spec["pretrained_cfg"]["input"]
+    assert not {"resize_style", "frame_sampling", "audio_seconds"} & spec.keys()
+    loaded = from_dict(InputSpec, spec)
+    assert (loaded.resize_style, loaded.frame_sampling, loaded.audio_seconds) == (
+        "avpet",
+        "rate",
+        None,
+    )
+    assert loaded.clip_samples == round(loaded.frames / loaded.fps * loaded.sample_rate)

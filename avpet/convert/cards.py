@@ -61,11 +61,25 @@ VATT_LICENCE = (
     "Apache-2.0 (the google-research repository's licence, which the release falls under)."
 )
 VATT_VIDEO = (
-    "32 RGB frames at 10 fps, 224×224, values in [0, 1] with no mean/std normalisation, "
-    "`[B, 3, 32, 224, 224]` (exactly this size: for smaller clips the official code interpolates "
-    "its position tables, avpet does not)"
+    "32 RGB frames at 12.5 fps (stride 2 of the 25-fps sources: `video_stride` 2 of "
+    "`configs/dataset.py`), the shorter side resized to 224 by DMVR's `resize_smallest` "
+    "(TensorFlow bilinear, cast back to uint8) and a 224×224 centre crop, pixels scaled to "
+    "[-1, 1] (`zero_centering_image=True`: DMVR's `normalize_image` gives x·2/255 − 1), "
+    "`[B, 3, 32, 224, 224]`; avpet's input spec does all of this (docs/hub.md cites each line; "
+    "exactly this size: for smaller clips the official code interpolates its position tables, "
+    "avpet does not). The official test averages 4 clips (VATT's evaluation) or 4 clips × 3 "
+    "crops (the fine-tuned classifiers): `avpet extract` gives per-clip features of the centre "
+    "crop"
 )
-VATT_AUDIO = "mono 48 kHz waveform in [-1, 1], 153,600 samples (3.2 s), `[B, 153600]`"
+VATT_AUDIO = (
+    "mono 48 kHz raw waveform as stored (no normalisation), 153,600 samples (`num_frames / "
+    "REF_FPS` = 3.2 s beside the 2.56 s of video), `[B, 153600]`"
+)
+VATT_AUDIOSET = (
+    "mono waveform, 153,600 samples taken at stride 2 from 48 kHz audio (`audio_stride` 2 of "
+    "the fine-tuning config): 6.4 s at 24 kHz, `[B, 153600]`; avpet resamples to 24 kHz "
+    "(low-pass filtered, where the official loader drops every second sample)"
+)
 VATT_TEXT = (
     "16 word ids from VATT's 2^16-word vocabulary (`misc_data.tgz` of the official README; "
     "0 = padding), `[B, 16]`"
@@ -114,7 +128,7 @@ def _vatt_finetuned(name: str, reported: str) -> OfficialCard:
         title=f"VATT {what}",
         source=f"{VATT_SOURCE}finetune/{path}/ckpt-{step}",
         licence=VATT_LICENCE,
-        preprocessing=f"audio {VATT_AUDIO}." if modality == "audio" else f"video {VATT_VIDEO}.",
+        preprocessing=f"audio {VATT_AUDIOSET}." if modality == "audio" else f"video {VATT_VIDEO}.",
         reported=f"{reported} (official README).",
         training_data=f"{VATT_PRETRAIN_DATA} Then fine-tuned by the authors ({what}).",
         family="vatt",
@@ -180,16 +194,21 @@ MMV_LICENCE = (
     "is bound by it."
 )
 MMV_PREPROCESSING = (
-    "video: RGB clips `[B, 3, 32, H, W]` with values in [0, 1], no mean/std normalisation, 32 "
-    "frames at 10 fps (3.2 s), H = W between 200 and 256 (224 here; T, H, W even for S3D, whose "
-    "space-to-depth input avpet forms itself); audio: a log-mel spectrogram `[B, 1, n_mels, "
-    "frames]` — the released Haiku networks read a spectrogram (`[B, frames, bins, 1]`; the "
-    "official eval feeds `[B, 96, 40, 1]`), the TF-Hub models compute theirs in the graph from "
-    "153,600 samples of 48 kHz audio in [-1, 1] with settings not published in the code; avpet "
-    "feeds its own 80 × 320 log-mel of 3.2 s at 48 kHz, which is not verified to equal the "
-    "authors' (the audio network is fully convolutional and takes any size); text: word ids "
-    "`[B, L]` into the authors' 65,536-word word2vec vocabulary (0 = padding, which enters the "
-    "max-pool as in the official code)."
+    "video: RGB clips `[B, 3, 32, 224, 224]` as the official evaluation (`mmv/eval_ucf101.py`, "
+    "`process_samples` with its `main`'s flags) makes them: 32 frames at stride 2 of videos "
+    "decoded at 25 fps (12.5 fps), the shorter side resized to 224 (TensorFlow bilinear, cast "
+    "back to uint8), a 224×224 centre crop, pixels / 255 in [0, 1] with no mean/std "
+    "normalisation; avpet's input spec does all of this (docs/hub.md cites each line; T, H, W "
+    "even for S3D, whose space-to-depth input avpet forms itself). The official test averages "
+    "10 linearly spaced clips: `avpet extract` gives per-clip features. Audio: no official data "
+    "code computes it — the released Haiku networks read a spectrogram (`[B, frames, bins, 1]`; "
+    "the official eval feeds zeros `[B, 96, 40, 1]`), the TF-Hub models compute theirs in the "
+    "graph from 153,600 samples of 48 kHz audio in [-1, 1] with settings not published in the "
+    "code; avpet feeds its own 80 × 320 log-mel of 3.2 s at 48 kHz, which is NOT verified to "
+    "equal the authors' (the audio network is fully convolutional and takes any size), so audio "
+    "features of these weights are not the authors'. Text: word ids `[B, L]` into the authors' "
+    "65,536-word word2vec vocabulary (0 = padding, which enters the max-pool as in the official "
+    "code)."
 )
 MMV_TRAINING = (
     "Pretrained by the authors, self-supervised, on AudioSet and HowTo100M (video, audio and "

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
+from ..config import InputSpec
 from ..errors import ConfigError, MediaError
 
 # Tolerance for float timestamps (well below one audio sample at 48 kHz).
@@ -68,9 +69,20 @@ def clamp_starts(last: float, starts: Sequence[float]) -> list[float]:
     return [min(max(float(s), 0.0), last) for s in starts]
 
 
-def clip_frames(frame_times: np.ndarray, start: float, frames: int, fps: float) -> list[int]:
-    """Source frame indices of one clip: ``frames`` frames at ``fps`` from ``start``."""
-    return frame_index(frame_times, [start + k / fps for k in range(frames)]).tolist()
+def clip_frames(
+    frame_times: np.ndarray, start: float, spec: InputSpec, source_fps: float
+) -> list[int]:
+    """Source frame indices of one clip from ``start``: ``spec.frames`` frames at ``spec.fps``
+    (``frame_sampling="rate"``), or PySlowFast's ``temporal_sampling`` (``"linspace"``): the
+    first frame's index plus ``linspace(0, span - 1, frames)`` in float32, truncated, where
+    ``span = frames / fps * round(source_fps)`` source frames (clamped to the last frame)."""
+    if spec.frame_sampling == "rate":
+        times = [start + k / spec.fps for k in range(spec.frames)]
+        return frame_index(frame_times, times).tolist()
+    first = int(frame_index(frame_times, [start])[0])
+    span = spec.frames / spec.fps * round(source_fps)
+    index = torch.linspace(first, first + span - 1, spec.frames)
+    return index.clamp(0, len(frame_times) - 1).long().tolist()
 
 
 def audio_begin(start: float, sample_rate: int) -> int:

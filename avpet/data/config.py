@@ -27,7 +27,8 @@ class DataConfig:
         roi_frame: the frame size ``(height, width)`` a fixed ``roi`` refers to; frames of another
             size are refused (:class:`MediaError` naming ``--roi``) instead of cropped wrongly.
             Resolved from the input spec's ``roi_frame``; ``None``: any frame holding the roi.
-        use_test_size: evaluate at ``input.test_size`` instead of ``input.size``.
+        use_test_size: evaluate at ``input.test_size`` (the default, as PySlowFast's test
+            crop: AVBERT trains at 112 and tests at 128) instead of ``input.size``.
         scale_jitter: training resizes the shorter side to ``size * U(lo, hi)`` before the crop.
         hflip: training probability of a horizontal flip (one draw per sequence).
         time_masks, freq_masks: training SpecAugment masks per clip spectrogram.
@@ -43,7 +44,7 @@ class DataConfig:
     input: InputSpec = field(default_factory=InputSpec)
     roi: tuple[int, int, int, int] | Literal["face"] | None = None
     roi_frame: tuple[int, int] | None = None
-    use_test_size: bool = False
+    use_test_size: bool = True
     scale_jitter: tuple[float, float] = (1.0, 1.25)
     hflip: float = 0.5
     time_masks: int = 1

@@ -58,7 +58,7 @@ def _read(
     visual = torch.stack(
         [
             transform.visual(
-                reader.frames(clips.clip_frames(info.frame_times, t, spec.frames, spec.fps)),
+                reader.frames(clips.clip_frames(info.frame_times, t, spec, info.fps)),
                 geometry,
             )
             for t in times

@@ -121,7 +121,7 @@ class MediaStream:
 
     def _clip(self, start: float) -> torch.Tensor:
         spec = self.transform.cfg.input
-        frames = clips.clip_frames(self.info.frame_times, start, spec.frames, spec.fps)
+        frames = clips.clip_frames(self.info.frame_times, start, spec, self.info.fps)
         return self.transform.visual(self._reader.frames(frames), self._geometry)
 
     def _sound(self, starts: list[float]) -> torch.Tensor:

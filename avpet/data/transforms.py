@@ -95,17 +95,27 @@ class ClipTransform:
             size = self.cfg.input.size
             lo, hi = self.cfg.scale_jitter
             short = round(size * (lo + (hi - lo) * _uniform(generator)))
-        else:
-            size = short = self.cfg.eval_size
-        scale = short / min(height, width)
-        rh, rw = max(size, round(height * scale)), max(size, round(width * scale))
-        if self.is_training:
+            rh, rw = _resized(height, width, short, size)
             top = int((rh - size + 1) * _uniform(generator))
             left = int((rw - size + 1) * _uniform(generator))
             flip = _uniform(generator) < self.cfg.hflip
-        else:
-            top, left, flip = (rh - size) // 2, (rw - size) // 2, False
-        return Geometry(rh, rw, top, left, size, flip, face)
+            return Geometry(rh, rw, top, left, size, flip, face)
+        size = self.cfg.eval_size
+        style = self.cfg.input.resize_style
+        if style == "dmvr":  # resize_smallest, then crop_image's resize_with_crop_or_pad
+            rh, rw = max(size, height * size // width), max(size, width * size // height)
+            return Geometry(rh, rw, (rh - size) // 2, (rw - size) // 2, size, False, face)
+        if style == "pyslowfast":  # random_short_side_scale_jitter, then uniform_crop
+            rh, rw = height, width
+            if min(height, width) != size:
+                if width < height:
+                    rh, rw = math.floor(height / width * size), size
+                else:
+                    rh, rw = size, math.floor(width / height * size)
+            top, left = math.ceil((rh - size) / 2), math.ceil((rw - size) / 2)
+            return Geometry(rh, rw, top, left, size, False, face)
+        rh, rw = _resized(height, width, size, size)
+        return Geometry(rh, rw, (rh - size) // 2, (rw - size) // 2, size, False, face)
 
     def visual(self, frames: torch.Tensor, geometry: Geometry) -> torch.Tensor:
         """uint8 RGB frames ``[F, H, W, 3]`` → normalised float clip ``[3, F, S, S]``."""
@@ -114,10 +124,7 @@ class ClipTransform:
         elif self.cfg.roi is not None:
             top, bottom, left, right = self.cfg.roi
             frames = frames[:, top:bottom, left:right]
-        x = frames.permute(0, 3, 1, 2)
-        x = F.interpolate(
-            x, size=(geometry.height, geometry.width), mode="bilinear", antialias=True
-        )
+        x = _resize(frames.permute(0, 3, 1, 2), geometry, self.cfg.input.resize_style)
         g = geometry
         x = x[:, :, g.top : g.top + g.size, g.left : g.left + g.size]
         if g.flip:
@@ -144,6 +151,50 @@ def create_transform(cfg: DataConfig, is_training: bool = False) -> ClipTransfor
     """The transform for ``cfg``: training (random scale/crop/flip per sequence, spectrogram masks)
     or evaluation (shorter side to the eval size, centre crop, no masks)."""
     return ClipTransform(cfg, is_training)
+
+
+def _resized(height: int, width: int, short: int, size: int) -> tuple[int, int]:
+    """avpet's resize: the shorter side to ``short``, the longer one rounded, both ``>= size``."""
+    scale = short / min(height, width)
+    return max(size, round(height * scale)), max(size, round(width * scale))
+
+
+def _resize(x: torch.Tensor, geometry: Geometry, style: str) -> torch.Tensor:
+    """uint8 frames ``[F, 3, H, W]`` resized to the geometry's ``height x width`` with the
+    kernel of ``style`` (see :class:`~avpet.config.InputSpec`); frames already that size are
+    left as they are."""
+    size = (geometry.height, geometry.width)
+    if tuple(x.shape[-2:]) == size:
+        return x
+    if style == "dmvr":  # tf.image.resize (half-pixel bilinear), then tf.cast to uint8
+        return _tf_bilinear(x, size).to(torch.uint8)
+    if style == "pyslowfast":
+        return F.interpolate(x, size=size, mode="nearest")
+    return F.interpolate(x, size=size, mode="bilinear", antialias=True)
+
+
+def _tf_bilinear(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """TensorFlow's ``ResizeBilinear`` (half-pixel centres, no antialiasing) of ``x [..., H, W]``
+    to ``size``, in its float32 arithmetic (``compute_interpolation_weights`` and
+    ``compute_lerp`` of ``resize_bilinear_op.cc``), so that the uint8 cast after it truncates
+    exactly as TensorFlow's does; ``F.interpolate``'s different rounding moved 1e-4 of the
+    values by one level."""
+
+    def axis(length: int, out: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        scale = torch.tensor(length, dtype=torch.float32) / out
+        where = (torch.arange(out, dtype=torch.float32) + 0.5) * scale - 0.5
+        floor = where.floor()
+        lower = floor.clamp(min=0).long()
+        upper = where.ceil().clamp(max=length - 1).long()
+        return lower, upper, where - floor
+
+    y0, y1, dy = axis(x.shape[-2], size[0])
+    x0, x1, dx = axis(x.shape[-1], size[1])
+    x = x.float()
+    top, bottom = x[..., y0, :], x[..., y1, :]
+    top = top[..., x0] + (top[..., x1] - top[..., x0]) * dx
+    bottom = bottom[..., x0] + (bottom[..., x1] - bottom[..., x0]) * dx
+    return top + (bottom - top) * dy[:, None]
 
 
 def _uniform(generator: torch.Generator | None) -> float:

@@ -112,6 +112,7 @@ def render_model_card(
         f"{spec['fps']} fps, {spec['size']}x{spec['size']} (test {spec['test_size']}), RGB mean "
         f"{spec['mean']} std {spec['std']}; audio {spec['sample_rate']} Hz mono, "
         + _audio_front_end(spec)
+        + _feeding(spec)
         + (
             f" Frames are first cropped to rows {spec['roi'][0]}:{spec['roi'][1]}, columns "
             f"{spec['roi'][2]}:{spec['roi'][3]} of the source frame (the crop trained on)"
@@ -157,6 +158,31 @@ def _audio_front_end(spec: Mapping[str, Any]) -> str:
         f"{spec['n_mels']} mel bands x {spec['mel_frames']} frames, "
         f"log(mel + {spec['log_offset']})."
     )
+
+
+_RESIZE = {
+    "dmvr": "DMVR's `resize_smallest` (TensorFlow bilinear, cast back to uint8) and centre crop, "
+    "as the official VATT and MMV loaders",
+    "pyslowfast": "nearest neighbour and a centre crop (offset rounded up), as PySlowFast's "
+    "`random_short_side_scale_jitter` + `uniform_crop`",
+}
+
+
+def _feeding(spec: Mapping[str, Any]) -> str:
+    """The spec's resize style, frame sampling and audio length where they are not avpet's
+    defaults (older config.json files have none of them)."""
+    parts = []
+    if spec.get("resize_style", "avpet") != "avpet":
+        side = spec["test_size"]
+        parts.append(f"frames resized (shorter side {side}) with {_RESIZE[spec['resize_style']]}")
+    if spec.get("frame_sampling", "rate") == "linspace":
+        parts.append(
+            f"the {spec['frames']} frames evenly spaced over {spec['frames'] / spec['fps']:.4g} s "
+            "of source frames (PySlowFast's `temporal_sampling`)"
+        )
+    if spec.get("audio_seconds") is not None:
+        parts.append(f"{spec['audio_seconds']:g} s of audio from each clip's start")
+    return f" Fed as the authors fed them: {'; '.join(parts)}." if parts else ""
 
 
 def _results_section(metrics: Mapping[str, float] | None, source: str | None) -> str:

@@ -322,7 +322,10 @@ class AVBert(AVModel):
 LICENSE = "apache-2.0"
 
 SIZES: dict[str, tuple[AVBertCfg, InputSpec]] = {
-    "": (AVBertCfg(), InputSpec()),
+    # the official PySlowFast test pipeline (sangho-vision/avbert, docs/hub.md cites each line):
+    # 32 frames over 64 / 30 s (linspace over the source frames), nearest-neighbour resize of the
+    # shorter side to 128 and a 128 centre crop, mean 0.45 std 0.225, 44.1 kHz log-mel 80x128
+    "": (AVBertCfg(), InputSpec(resize_style="pyslowfast", frame_sampling="linspace")),
     "small": (
         AVBertCfg(
             visual=ResNet3dCfg(

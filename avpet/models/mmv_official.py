@@ -141,10 +141,15 @@ class MMVOfficial(MMV):
 
 LICENSE = "cc-by-nc-4.0"  # the released weights'
 CODE_LICENSE = "apache-2.0"  # the official code's, and so an architecture's without those weights
-# the TF-Hub release's advice: 32 frames at 10 fps, 200-256 pixels, [0, 1]; 3.2 s of 48 kHz audio
+# The official evaluation (deepmind-research mmv/eval_ucf101.py, docs/hub.md cites each line):
+# 32 frames at stride 2 of videos decoded at 25 fps (12.5 fps), the shorter side to 224
+# (TF bilinear, cast back to uint8) and a 224 centre crop, pixels / 255 in [0, 1]. No official
+# data code computes the audio: the spectrogram settings follow the TF-Hub release's advice
+# (3.2 s of 48 kHz audio) and are not traced to a line.
 OFFICIAL_INPUT = InputSpec(
-    num_clips=1, frames=32, fps=10.0, size=224, test_size=224,
+    num_clips=1, frames=32, fps=12.5, size=224, test_size=224,
     mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0), sample_rate=48000, n_mels=80, mel_frames=320,
+    resize_style="dmvr", audio_seconds=3.2,
 )  # fmt: skip
 TSM = ResNetV2Cfg(in_channels=3, shift=True)
 BACKBONES = {

@@ -1,6 +1,6 @@
 """VATT (Akbari et al., NeurIPS 2021): convolution-free Transformers on raw video, audio and text.
 
-* Video: voxel patches 4×16×16 of 32×224² RGB in [0, 1] → 1568 tokens; factorized learned
+* Video: voxel patches 4×16×16 of 32×224² RGB in [-1, 1] → 1568 tokens; factorized learned
   positions (t 8 + h 14 + w 14, LayerNorm, dropout 0.1). Audio: 48 kHz waveform, patches of 128
   samples → 1200 tokens, learned temporal positions. DropToken keeps 50 % of the configured
   maximum number of tokens while training. A learned aggregation token is prepended; pre-LN
@@ -235,7 +235,8 @@ def _transformer(size: TransformerSize, t5: bool = False, drop_path: float = 0.0
 class VATT(JointModel):
     """Video / audio / text Transformers on raw signals, joint-space heads, optional classifier.
 
-    Inputs: video ``[B, 3, F, H, W]`` (RGB in [0, 1]), audio ``[B, S]`` or ``[B, 1, S]``
+    Inputs: video ``[B, 3, F, H, W]`` (normalised by the input spec: [-1, 1] for the released
+    weights), audio ``[B, S]`` or ``[B, 1, S]``
     waveform, text ``[B, L]`` word ids (0 = padding). Any of them may be omitted.
     """
 
@@ -346,17 +347,26 @@ class VATT(JointModel):
 # ---- registry -------------------------------------------------------------------------------
 
 LICENSE = "apache-2.0"
+# What the official evaluation loaders feed (google-research vatt/, docs/hub.md cites each line):
+# 32 frames at stride 2 of 25-fps sources (12.5 fps), the shorter side to 224 and a 224 centre
+# crop with DMVR's resize_smallest / crop_image, pixels in [-1, 1] (zero_centering_image), and
+# num_frames / REF_FPS = 3.2 s of raw 48 kHz audio.
 PAPER_INPUT = InputSpec(
     num_clips=1,
     frames=32,
-    fps=10.0,
+    fps=12.5,
     size=224,
     test_size=224,
-    mean=(0.0, 0.0, 0.0),
-    std=(1.0, 1.0, 1.0),
+    mean=(0.5, 0.5, 0.5),
+    std=(0.5, 0.5, 0.5),
     sample_rate=48000,
     audio_format="waveform",
+    resize_style="dmvr",
+    audio_seconds=3.2,
 )
+# The AudioSet classifiers' loader (Finetune config, audio_stride 2): every second sample of the
+# 48 kHz waveform, 153,600 of them (6.4 s).
+AUDIOSET_INPUT = replace(PAPER_INPUT, sample_rate=24000, audio_seconds=6.4)
 SMALL_CPU = TransformerSize(dim=192, depth=4, heads=3, mlp_dim=768)
 
 _SIZES: dict[str, tuple[VattCfg, InputSpec, str]] = {
@@ -413,7 +423,17 @@ _SIZES: dict[str, tuple[VattCfg, InputSpec, str]] = {
             ),
             spaces=SpacesCfg(va_dim=256, vt_dim=128),
         ),
-        replace(PAPER_INPUT, frames=8, fps=12.5, size=64, test_size=64, sample_rate=16000),
+        InputSpec(
+            num_clips=1,
+            frames=8,
+            fps=12.5,
+            size=64,
+            test_size=64,
+            mean=(0.0, 0.0, 0.0),
+            std=(1.0, 1.0, 1.0),
+            sample_rate=16000,
+            audio_format="waveform",
+        ),  # fmt: skip
         "CPU-size VATT (video 8×64², 16 kHz audio, text) for GRID-scale experiments",
     ),
 }
@@ -450,7 +470,7 @@ for _size, (_modality, _width, _agnostic, _datasets) in FINETUNED.items():
                 spaces=SpacesCfg(kind="none"),
                 num_classes=DATASET_CLASSES[_dataset],
             ),
-            PAPER_INPUT,
+            AUDIOSET_INPUT if _modality == "audio" else PAPER_INPUT,
             f"VATT {_size.replace('_', ' ')} {_kind} Transformer fine-tuned on "
             f"{DATASET_NAMES[_dataset]} (the official release's classifier)",
         )

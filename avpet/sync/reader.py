@@ -71,7 +71,7 @@ def embed_file(
     with reader_for(info, "pyav", cfg.num_threads) as reader:
         for begin in range(0, count, chunk):
             index = [
-                clips.clip_frames(times, float(s), spec.frames, spec.fps)
+                clips.clip_frames(times, float(s), spec, info.fps)
                 for s in times[begin : min(begin + chunk, count)]
             ]
             wanted = sorted({i for clip in index for i in clip})

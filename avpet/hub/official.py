@@ -85,7 +85,8 @@ def _fetch_and_convert(model_name: str, source: OfficialSource, repo: Path) -> N
     endpoint = official_endpoint()
     print(
         f"avpet: {model_name}.official: downloading the authors' checkpoint from {endpoint} "
-        f"(once; converted into {repo}).\nLicence of these weights: {source.license}",
+        f"(once; converted into {repo}).\nLicence of these weights: "
+        f"{source.license.replace('**', '')}",  # the card's Markdown emphasis, not for a terminal
         file=sys.stderr,
     )
     files = [

@@ -271,12 +271,25 @@ def spline_in_float64(tf) -> None:
     tfa_image.interpolate_spline = spline
 
 
-def randomize(tf, model, seed: int) -> None:
-    """Every variable (BN statistics included) to random values so that no mapping is trivial."""
+def smooth_rows(rng, rows: int, dim: int, std: float) -> np.ndarray:
+    """``[rows, dim]``: per column a sum of 8 sinusoids of 1 to 8 periods over the rows."""
+    x = np.arange(rows)[:, None] / rows
+    waves = [
+        np.sin(2 * np.pi * f * x + rng.uniform(0, 2 * np.pi, dim)) * rng.normal(0, 1, dim)
+        for f in range(1, 9)
+    ]
+    return std * sum(waves) / 2
+
+
+def randomize(tf, model, seed: int, smooth_positions: bool = False) -> None:
+    """Every variable (BN statistics included) to random values so that no mapping is trivial;
+    with ``smooth_positions`` the learned position tables are smooth curves of the same scale."""
     rng = np.random.default_rng(seed)
     for variable in model.variables:
         shape = variable.shape.as_list()
-        if "moving_variance" in variable.name:
+        if smooth_positions and "position_embeddings" in variable.name:
+            value = smooth_rows(rng, shape[0], shape[1], 0.5 / shape[0] ** 0.5)
+        elif "moving_variance" in variable.name:
             value = rng.uniform(0.5, 2.0, shape)
         elif "gamma" in variable.name or variable.name.endswith("weight:0"):
             value = rng.uniform(0.5, 1.5, shape)
@@ -306,6 +319,11 @@ def main() -> int:
         "--spline-float64",
         action="store_true",
         help="run tfa's interpolate_spline in float64 (the official code runs it in float32)",
+    )
+    parser.add_argument(
+        "--smooth-positions",
+        action="store_true",
+        help="smooth random position tables (white noise is the spline's worst case)",
     )
     parser.add_argument("--out", required=True, type=Path)
     parser.add_argument("--seed", type=int, default=0)
@@ -337,7 +355,7 @@ def main() -> int:
         model(inputs["video"])
     else:
         model(inputs)
-    randomize(tf, model, args.seed)
+    randomize(tf, model, args.seed, args.smooth_positions)
     optimizer = tf.keras.optimizers.legacy.Adam(1e-6)
     with tf.GradientTape() as tape:
         loss = tf.reduce_sum(
@@ -355,7 +373,7 @@ def main() -> int:
             for g, v in zip(grads, trainable, strict=True)
         ]
     )
-    randomize(tf, model, args.seed)  # the step moved the weights; any values do
+    randomize(tf, model, args.seed, args.smooth_positions)  # the step moved the weights
     args.out.mkdir(parents=True, exist_ok=True)
     prefix = tf.train.Checkpoint(model=model, optimizer=optimizer).write(str(args.out / "ckpt-1"))
     outputs = {}
@@ -399,6 +417,7 @@ def main() -> int:
                 "native_samples": size["audio_buckets"] * AUDIO_PATCH,
                 "words": args.words,
                 "spline": "float64" if args.spline_float64 else "float32 (as released)",
+                "position_tables": "smooth" if args.smooth_positions else "white noise",
                 "tensorflow": tf.__version__,
                 "trainable_parameters": trainable_count,
                 "checkpoint": Path(prefix).name,

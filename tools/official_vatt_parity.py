@@ -31,9 +31,10 @@ def describe(record: Path) -> str:
         return f"{record.name} (native size)"
     frames, height, width = about["video"]
     spline = about["spline"].split()[0]
+    tables = about.get("position_tables", "white noise")
     return (
         f"{frames}×{height}×{width}, {about['samples']} samples, {about['words']} words; "
-        f"spline {spline}"
+        f"spline {spline}; {tables} tables"
     )
 
 

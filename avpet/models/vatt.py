@@ -72,7 +72,8 @@ LARGE = TransformerSize(dim=1024, depth=24, heads=16, mlp_dim=4096)
 
 @dataclass(frozen=True)
 class VideoCfg:
-    """Video tokenizer and Transformer; ``video_buckets`` = max patch grid (t, h, w)."""
+    """Video tokenizer and Transformer; ``video_buckets`` = rows of the position tables (t, h, w),
+    the native patch grid (other grids read the tables through the official spline)."""
 
     transformer: TransformerSize = BASE
     video_patch: tuple[int, int, int] = (4, 16, 16)
@@ -85,7 +86,8 @@ class VideoCfg:
 
 @dataclass(frozen=True)
 class AudioCfg:
-    """Waveform tokenizer and Transformer; ``audio_buckets`` = max number of patches."""
+    """Waveform tokenizer and Transformer; ``audio_buckets`` = rows of the position table, the
+    native number of patches."""
 
     transformer: TransformerSize = BASE
     audio_patch: int = 128

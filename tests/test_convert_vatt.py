@@ -22,6 +22,7 @@ RECORD = Path(__file__).parent / "fixtures" / "vatt_official"
 SAMPLE = Path(__file__).parents[1] / "examples" / "grid_s1_bbaf2n.mp4"
 CLASSIFIER = RECORD.with_name("vatt_official_classifier")
 UNIFIED = RECORD.with_name("vatt_official_unified")
+GRIDS = [RECORD.with_name("vatt_official_grid"), RECORD.with_name("vatt_official_grid_unified")]
 BASE = "_base_layer/vid_backbone/_base/"
 
 
@@ -61,6 +62,31 @@ def test_the_modality_agnostic_model_matches_the_official_code():
             "text",
         )
     )
+
+
+@pytest.mark.parametrize("record", GRIDS, ids=["specific", "agnostic"])
+def test_other_grids_than_the_tables_match_the_official_spline(record):
+    """Video, audio (and VATT-MA text) of other sizes than the position tables: avpet reads the
+    tables through the official order-3 spline, and drops what fills no patch as it does."""
+    about = json.loads((record / "official.json").read_text())
+    assert about["video"] != about["native_video"] and about["samples"] != about["native_samples"]
+    diffs = replay_vatt(record)
+    assert len(diffs) == 10 and max(diffs.values()) <= 1e-4, diffs
+
+
+def test_another_interpolation_is_caught(monkeypatch):
+    """The record tells splines apart: linear resampling of the same tables misses it widely."""
+    from avpet.layers import patch_embed
+
+    def linear(table, target):
+        if target == table.shape[0]:
+            return table
+        resized = torch.nn.functional.interpolate(table.T[None], size=target, mode="linear")
+        return resized[0].T
+
+    monkeypatch.setattr(patch_embed, "resample_table", linear)
+    diffs = replay_vatt(GRIDS[0])
+    assert diffs["video_tokens"] > 1e-2 and diffs["audio_tokens"] > 1e-2, diffs
 
 
 def test_optimizer_slots_and_bookkeeping_are_skipped(official):

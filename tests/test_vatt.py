@@ -147,6 +147,25 @@ def test_small_forward_train_and_eval():
     assert model.encode_clips(video[:, :, :4])["video_tokens"].shape == (4, 33, 192)
 
 
+def test_other_grids_read_the_position_tables_through_the_spline():
+    """Smaller and larger grids than the tables (4×4×4 video, 80 audio patches) both run; a
+    remainder that fills no patch is dropped, as the official ``valid`` convolution does."""
+    model = avpet.create_model("vatt_small").eval()
+    with torch.no_grad():
+        out = model.encode_clips(torch.rand(1, 3, 12, 128, 40), torch.randn(1, 5000))
+        cropped = model.encode_clips(torch.rand(1, 3, 12, 128, 32), torch.randn(1, 4992))
+    assert out["video_tokens"].shape == (1, 1 + 6 * 8 * 2, 192)  # 40 px: two 16-px patches
+    assert out["audio_tokens"].shape == (1, 1 + 39, 192)
+    assert cropped["video_tokens"].shape == out["video_tokens"].shape
+    # the native grid reads the tables as they are; another grid through the spline, not rows
+    embed = model.inputs["audio"].tokenizer
+    with torch.no_grad():
+        native = embed(torch.zeros(1, 80 * 128)) - embed.proj.bias
+        shorter = embed(torch.zeros(1, 40 * 128)) - embed.proj.bias
+    torch.testing.assert_close(native[0], embed.norm(embed.pos.weight))
+    assert not torch.allclose(shorter[0], native[0, :40], atol=1e-3)
+
+
 def test_text_padding_does_not_change_the_pooled_feature():
     model = avpet.create_model("vatt_small").eval()
     ids = torch.tensor([[5, 17, 99, 0, 0, 0]])
@@ -175,8 +194,10 @@ def test_classifier_logits():
 
 def test_bad_inputs_raise_config_errors():
     model = avpet.create_model("vatt_small").eval()
-    with pytest.raises(ConfigError, match="patch grid"):
-        model.embed_clips(video=torch.rand(1, 3, 8, 128, 128))
+    with pytest.raises(ConfigError, match=r"1×64×64 is smaller than one patch.*native.*8×64×64"):
+        model.embed_clips(video=torch.rand(1, 3, 1, 64, 64))
+    with pytest.raises(ConfigError, match=r"audio \(samples\) of size 100 .*native input is 10240"):
+        model.embed_clips(audio=torch.randn(1, 100))
     with pytest.raises(ConfigError, match="word ids"):
         model.embed_clips(text=torch.rand(1, 4))
     with pytest.raises(ConfigError, match="at least one"):

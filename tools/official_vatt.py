@@ -11,8 +11,17 @@ so the checkpoint keys are the released ones
 (``model/_base_layer/vid_backbone/_base/tx/layers/0/mha/q/kernel``, …). One Adam step with the
 legacy Keras optimizer adds the ``.OPTIMIZER_SLOT`` entries the released files carry.
 
+The inputs fill the position tables unless ``--video``, ``--samples`` or ``--words`` ask for
+another size; then the official ``ExpandableEmbedding`` reads its tables through
+``tfa.image.interpolate_spline`` in float32, as released. ``--spline-float64`` has that same
+tfa function run on float64 copies of its inputs (result cast back to float32): tfa's system
+for the 1200-row audio table has a condition number of about 1e12, and its float32 solution
+is noise.
+
     python tools/official_vatt.py --official /tmp/google-research --size full --out /tmp/vatt_bbs
     python tools/official_vatt.py --official ... --size tiny --out tests/fixtures/vatt_official
+    python tools/official_vatt.py --official ... --size full --video 8 64 64 --samples 38400 \
+        --spline-float64 --out /tmp/vatt_bbs_8x64
 """
 
 from __future__ import annotations
@@ -56,6 +65,8 @@ SIZES = {
         video_patch=(2, 8, 8),
     ),
 }
+# tiny widths with tables long enough for the spline to bend (records at other grids)
+SIZES["grid"] = dict(SIZES["tiny"], video_buckets=(4, 5, 5), audio_buckets=12)
 AUDIO_PATCH = 128
 WORDS = 16
 
@@ -245,12 +256,40 @@ def build(tf, size: dict, num_classes: int | None, unified: bool):
     return MMRLModel()
 
 
-def randomize(tf, model, seed: int) -> None:
-    """Every variable (BN statistics included) to random values so that no mapping is trivial."""
+def spline_in_float64(tf) -> None:
+    """Have tfa's ``interpolate_spline``, which the official ``ExpandableEmbedding`` calls with
+    float32 points and table, run its own algorithm on float64 copies (result back in the
+    table's dtype)."""
+    import tensorflow_addons.image as tfa_image
+
+    as_released = tfa_image.interpolate_spline
+
+    def spline(train_points, train_values, query_points, order, **kwargs):
+        points = [tf.cast(x, tf.float64) for x in (train_points, train_values, query_points)]
+        return tf.cast(as_released(*points, order, **kwargs), train_values.dtype)
+
+    tfa_image.interpolate_spline = spline
+
+
+def smooth_rows(rng, rows: int, dim: int, std: float) -> np.ndarray:
+    """``[rows, dim]``: per column a sum of 8 sinusoids of 1 to 8 periods over the rows."""
+    x = np.arange(rows)[:, None] / rows
+    waves = [
+        np.sin(2 * np.pi * f * x + rng.uniform(0, 2 * np.pi, dim)) * rng.normal(0, 1, dim)
+        for f in range(1, 9)
+    ]
+    return std * sum(waves) / 2
+
+
+def randomize(tf, model, seed: int, smooth_positions: bool = False) -> None:
+    """Every variable (BN statistics included) to random values so that no mapping is trivial;
+    with ``smooth_positions`` the learned position tables are smooth curves of the same scale."""
     rng = np.random.default_rng(seed)
     for variable in model.variables:
         shape = variable.shape.as_list()
-        if "moving_variance" in variable.name:
+        if smooth_positions and "position_embeddings" in variable.name:
+            value = smooth_rows(rng, shape[0], shape[1], 0.5 / shape[0] ** 0.5)
+        elif "moving_variance" in variable.name:
             value = rng.uniform(0.5, 2.0, shape)
         elif "gamma" in variable.name or variable.name.endswith("weight:0"):
             value = rng.uniform(0.5, 1.5, shape)
@@ -267,21 +306,43 @@ def main() -> int:
     parser.add_argument(
         "--unified", action="store_true", help="the modality-agnostic model (ut_fac, Medium size)"
     )
+    parser.add_argument(
+        "--video",
+        type=int,
+        nargs=3,
+        metavar=("FRAMES", "HEIGHT", "WIDTH"),
+        help="video input size (default: the position tables × the patch)",
+    )
+    parser.add_argument("--samples", type=int, help="waveform samples (default: table × 128)")
+    parser.add_argument("--words", type=int, default=WORDS, help="word ids, the last 5 padding")
+    parser.add_argument(
+        "--spline-float64",
+        action="store_true",
+        help="run tfa's interpolate_spline in float64 (the official code runs it in float32)",
+    )
+    parser.add_argument(
+        "--smooth-positions",
+        action="store_true",
+        help="smooth random position tables (white noise is the spline's worst case)",
+    )
     parser.add_argument("--out", required=True, type=Path)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     sys.path.insert(0, str(args.official))
     import tensorflow as tf
 
+    if args.spline_float64:
+        spline_in_float64(tf)
     size = SIZES[args.size]
     rng = np.random.default_rng(args.seed + 1)
-    t, h, w = size["video_buckets"]
     batch = size["batch"]
-    pt, ph, pw = size["video_patch"]
-    video = rng.uniform(0, 1, (batch, t * pt, h * ph, w * pw, 3))
-    audio = rng.uniform(-1, 1, (batch, size["audio_buckets"] * AUDIO_PATCH, 1))
-    words = rng.integers(1, size["vocab"], (batch, WORDS))
-    words[:, WORDS - 5 :] = 0  # padding
+    native = [n * p for n, p in zip(size["video_buckets"], size["video_patch"], strict=True)]
+    frames, height, width = args.video or native
+    video = rng.uniform(0, 1, (batch, frames, height, width, 3))
+    samples = args.samples or size["audio_buckets"] * AUDIO_PATCH
+    audio = rng.uniform(-1, 1, (batch, samples, 1))
+    words = rng.integers(1, size["vocab"], (batch, args.words))
+    words[:, args.words - 5 :] = 0  # padding
     inputs = {
         "video": tf.constant(video, tf.float32),
         "audio": tf.constant(audio, tf.float32),
@@ -294,7 +355,7 @@ def main() -> int:
         model(inputs["video"])
     else:
         model(inputs)
-    randomize(tf, model, args.seed)
+    randomize(tf, model, args.seed, args.smooth_positions)
     optimizer = tf.keras.optimizers.legacy.Adam(1e-6)
     with tf.GradientTape() as tape:
         loss = tf.reduce_sum(
@@ -312,7 +373,7 @@ def main() -> int:
             for g, v in zip(grads, trainable, strict=True)
         ]
     )
-    randomize(tf, model, args.seed)  # the step moved the weights; any values do
+    randomize(tf, model, args.seed, args.smooth_positions)  # the step moved the weights
     args.out.mkdir(parents=True, exist_ok=True)
     prefix = tf.train.Checkpoint(model=model, optimizer=optimizer).write(str(args.out / "ckpt-1"))
     outputs = {}
@@ -350,6 +411,13 @@ def main() -> int:
             {
                 "size": args.size,
                 "classes": args.classes,
+                "video": [frames, height, width],
+                "native_video": native,
+                "samples": samples,
+                "native_samples": size["audio_buckets"] * AUDIO_PATCH,
+                "words": args.words,
+                "spline": "float64" if args.spline_float64 else "float32 (as released)",
+                "position_tables": "smooth" if args.smooth_positions else "white noise",
                 "tensorflow": tf.__version__,
                 "trainable_parameters": trainable_count,
                 "checkpoint": Path(prefix).name,

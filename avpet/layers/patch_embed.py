@@ -2,21 +2,30 @@
 
 Positions are factorized (video: ``t + h + w`` tables; audio: one temporal table); the summed
 position embedding goes through LayerNorm before it is added to the patch embeddings, then
-dropout, as in the official VATT. An input grid larger than the configured buckets is an error;
-a smaller one uses the first rows of each table.
+dropout, as in the official VATT. A patch grid of another size than a table (smaller or larger)
+reads that table through the official order-3 spline (:mod:`avpet.layers.spline`); samples or
+pixels that do not fill a last patch are dropped, as the official ``valid`` convolution does. An
+input shorter than one patch is an error.
 """
 
 from __future__ import annotations
 
-import torch
 from torch import Tensor, nn
 
 from ..errors import ConfigError
+from .spline import resample_table
 
 
-def _check_grid(grid: tuple[int, ...], buckets: tuple[int, ...], what: str) -> None:
-    if any(g > b for g, b in zip(grid, buckets, strict=True)) or any(g == 0 for g in grid):
-        raise ConfigError(f"{what} patch grid {grid} does not fit the position buckets {buckets}")
+def _check_size(
+    size: tuple[int, ...], patch: tuple[int, ...], buckets: tuple[int, ...], what: str
+) -> None:
+    """An input needs one patch along each axis; ``size``/``patch``/``buckets`` per axis."""
+    if any(s < p for s, p in zip(size, patch, strict=True)):
+        native = "×".join(str(p * b) for p, b in zip(patch, buckets, strict=True))
+        raise ConfigError(
+            f"{what} of size {'×'.join(map(str, size))} is smaller than one patch "
+            f"({'×'.join(map(str, patch))}); this model's native input is {native}"
+        )
 
 
 def _pre_projection(dim: int, enabled: bool) -> nn.Module:
@@ -38,6 +47,7 @@ class VideoPatchEmbed(nn.Module):
     ):
         super().__init__()
         self.buckets = buckets
+        self.patch = patch
         self.proj = nn.Conv3d(3, dim, kernel_size=patch, stride=patch)
         self.pre_proj = _pre_projection(dim, pre_projection)
         self.pos = nn.ModuleList(nn.Embedding(n, dim) for n in buckets)
@@ -52,15 +62,12 @@ class VideoPatchEmbed(nn.Module):
         return t * h * w
 
     def forward(self, video: Tensor) -> Tensor:
+        _check_size(tuple(video.shape[2:]), self.patch, self.buckets, "video (frames×H×W)")
         x = self.proj(video)  # [B, D, t, h, w]
-        t, h, w = x.shape[2:]
-        _check_grid((t, h, w), self.buckets, "video")
-        ids = [torch.arange(n, device=x.device) for n in (t, h, w)]
-        pos = (
-            self.pos[0](ids[0])[:, None, None]
-            + self.pos[1](ids[1])[None, :, None]
-            + self.pos[2](ids[2])[None, None, :]
-        )  # [t, h, w, D]
+        t, h, w = (
+            resample_table(table.weight, n) for table, n in zip(self.pos, x.shape[2:], strict=True)
+        )
+        pos = t[:, None, None] + h[None, :, None] + w[None, None, :]  # [t, h, w, D]
         tokens = self.pre_proj(x.flatten(2).transpose(1, 2)) + self.norm(pos).flatten(0, 2)
         return self.drop(tokens)
 
@@ -79,6 +86,7 @@ class WavePatchEmbed(nn.Module):
     ):
         super().__init__()
         self.buckets = buckets
+        self.patch = patch
         self.proj = nn.Conv1d(1, dim, kernel_size=patch, stride=patch)
         self.pre_proj = _pre_projection(dim, pre_projection)
         self.pos = nn.Embedding(buckets, dim)
@@ -91,7 +99,7 @@ class WavePatchEmbed(nn.Module):
         return self.buckets
 
     def forward(self, wave: Tensor) -> Tensor:
+        _check_size((wave.shape[-1],), (self.patch,), (self.buckets,), "audio (samples)")
         x = self.proj(wave if wave.dim() == 3 else wave.unsqueeze(1))  # [B, D, n]
-        _check_grid((x.shape[2],), (self.buckets,), "audio")
-        pos = self.norm(self.pos(torch.arange(x.shape[2], device=x.device)))
+        pos = self.norm(resample_table(self.pos.weight, x.shape[2]))
         return self.drop(self.pre_proj(x.transpose(1, 2)) + pos)

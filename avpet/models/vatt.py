@@ -33,6 +33,7 @@ from ..layers.drop_token import DropToken
 from ..layers.patch_embed import VideoPatchEmbed, WavePatchEmbed
 from ..layers.prenorm import PreNormBlock, PreNormEncoder
 from ..layers.spaces import JointSpaces, SpacesCfg
+from ..layers.spline import resample_table
 from ..layers.t5_bias import RelativePositionBias
 from ..registry import register_models
 from .joint import MODALITIES, JointModel, check_joint_cfg, count_parameters
@@ -71,7 +72,8 @@ LARGE = TransformerSize(dim=1024, depth=24, heads=16, mlp_dim=4096)
 
 @dataclass(frozen=True)
 class VideoCfg:
-    """Video tokenizer and Transformer; ``video_buckets`` = max patch grid (t, h, w)."""
+    """Video tokenizer and Transformer; ``video_buckets`` = rows of the position tables (t, h, w),
+    the native patch grid (other grids read the tables through the official spline)."""
 
     transformer: TransformerSize = BASE
     video_patch: tuple[int, int, int] = (4, 16, 16)
@@ -84,7 +86,8 @@ class VideoCfg:
 
 @dataclass(frozen=True)
 class AudioCfg:
-    """Waveform tokenizer and Transformer; ``audio_buckets`` = max number of patches."""
+    """Waveform tokenizer and Transformer; ``audio_buckets`` = rows of the position table, the
+    native number of patches."""
 
     transformer: TransformerSize = BASE
     audio_patch: int = 128
@@ -138,7 +141,9 @@ class WordEmbed(nn.Module):
     The ``vocab × embed_dim`` table is frozen unless ``trainable``. T5 style (``agg_dim``):
     a learned ``embed_dim`` aggregation token is prepended before the bias-free GELU
     pre-projection. VATT-MA style (``max_positions``): pre-projection with bias, then learned
-    positions (LayerNorm) and dropout; the encoder prepends the aggregation token.
+    positions (LayerNorm; a text of another length than ``max_words`` reads the table through
+    the official spline, :mod:`avpet.layers.spline`) and dropout; the encoder prepends the
+    aggregation token.
     """
 
     def __init__(self, cfg: TextCfg, dim: int, modality_agnostic: bool, dropout: float, eps: float):
@@ -149,7 +154,6 @@ class WordEmbed(nn.Module):
         self.pre_proj = nn.Sequential(
             nn.Linear(cfg.embed_dim, dim, bias=modality_agnostic), nn.GELU()
         )
-        self.max_words = cfg.max_words
         self.pos = nn.Embedding(cfg.max_words, dim) if modality_agnostic else None
         self.norm = nn.LayerNorm(dim, eps=eps) if modality_agnostic else None
         self.drop = nn.Dropout(dropout)
@@ -164,12 +168,8 @@ class WordEmbed(nn.Module):
             x = torch.cat([self.agg.expand(x.shape[0], 1, -1), x], dim=1)
             valid = torch.cat([valid.new_ones(valid.shape[0], 1), valid], dim=1)
         x = self.pre_proj(x)
-        if self.pos is not None:
-            if ids.shape[1] > self.max_words:
-                raise ConfigError(
-                    f"text has {ids.shape[1]} words, the model takes at most {self.max_words}"
-                )
-            x = x + self.norm(self.pos(torch.arange(ids.shape[1], device=ids.device)))
+        if self.pos is not None:  # another length than the table's reads it through the spline
+            x = x + self.norm(resample_table(self.pos.weight, ids.shape[1]))
         return self.drop(x), valid
 
 

@@ -38,6 +38,7 @@ import numpy as np
 from torch.utils.data import IterableDataset, get_worker_info
 
 from ..errors import ConfigError, DependencyError, MediaError
+from ..extras import require
 from ..outputs import atomic_directory
 from .config import DataConfig
 from .datasets import seeded_call
@@ -89,11 +90,8 @@ def open_location(location: str) -> IO[bytes]:
         import fsspec
 
         return fsspec.open(location, "rb").open()
-    except ImportError as error:
-        raise DependencyError(
-            f"{location}: reading shards from a store needs `pip install avpet[shards]` "
-            f"(and s3fs for s3://, gcsfs for gs://): {error}"
-        ) from error
+    except ImportError as error:  # fsspec names the package its store needs
+        raise DependencyError(f"{location}: {error}") from error
     except Exception as error:  # each store's client raises its own types
         raise MediaError(location, f"cannot open ({type(error).__name__}: {error})") from error
 
@@ -121,6 +119,7 @@ class ShardSet:
 
 def read_shard_set(train: str) -> ShardSet:
     """The shard set ``train`` names (a folder or URL prefix, or its ``shards.json``)."""
+    require("shards", "reading shards")
     index = _index_location(train)
     _remote_scheme(index)  # refuses what is neither a local path nor a store URL
     try:
@@ -157,6 +156,7 @@ def write_shards(
     shards of at most ``max_size`` bytes of media (a larger file gets a shard of its own) and
     ``max_count`` samples under the folder ``out``; returns the index written there. A file the
     probe refuses is skipped and listed in the index under ``avpet.skipped``."""
+    require("shards", "avpet shard")
     from webdataset import TarWriter
 
     if max_size <= 0 or max_count <= 0:

@@ -6,6 +6,11 @@ into model calls of up to ``batch_size`` clips (a full batch runs at once; a par
 queue is momentarily empty) and hands out a file's :class:`VideoFeatures` once all its windows
 are through the model. A window is the model's sequence: ``num_clips`` clips for a model whose
 clips see each other (AVBERT), one clip for a model that encodes clips alone (VATT, MMV).
+
+A partial call is padded with zeros to the full call's shape: a window's features then never
+depend on which windows share its call (CPU and GPU kernels are picked by shape), so a file's
+features are the same bitwise whatever the timing, ``workers`` or the number of processes
+sharing the files (``torchrun -m avpet extract``).
 """
 
 from __future__ import annotations
@@ -119,7 +124,7 @@ def run(
                 item = windows.get_nowait() if pending else windows.get()
             except queue.Empty:
                 for key in list(pending):
-                    yield from _call(model, videos, pending.pop(key), cfg)
+                    yield from _call(model, videos, pending.pop(key), cfg, per_call)
                 continue
             if item is _END:
                 running -= 1
@@ -135,7 +140,7 @@ def run(
                 key = (len(w.start), w.visual is not None, w.audio is not None)
                 pending.setdefault(key, []).append((i, k, w))
                 if len(pending[key]) >= per_call:
-                    yield from _call(model, videos, pending.pop(key), cfg)
+                    yield from _call(model, videos, pending.pop(key), cfg, per_call)
     finally:
         torch.set_num_threads(torch_threads)
         stop.set()
@@ -148,16 +153,18 @@ def _call(
     videos: dict[int, _Video],
     batch: list[tuple[int, int, Window]],
     cfg: ExtractCfg,
+    size: int,
 ) -> Iterator[tuple[Source, VideoFeatures]]:
-    """Run one batch of same-shape windows; the files it completes."""
+    """Run one batch of same-shape windows, padded to ``size`` windows; the files it completes."""
     batch = [(i, k, w) for i, k, w in batch if i in videos]  # drop windows of failed files
     if not batch:
         return
     inputs = {}
     for modality in MODALITIES:
         if getattr(batch[0][2], modality) is not None:
-            x = torch.stack([getattr(w, modality) for _, _, w in batch]).to(cfg.device)
-            inputs[modality] = x
+            x = torch.stack([getattr(w, modality) for _, _, w in batch])
+            padding = x.new_zeros(size - len(batch), *x.shape[1:])
+            inputs[modality] = torch.cat([x, padding]).to(cfg.device)
     device_type = torch.device(cfg.device).type
     with (
         torch.inference_mode(),

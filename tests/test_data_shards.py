@@ -224,3 +224,11 @@ def test_an_unreachable_shard_is_named_then_skipped_or_stops_the_run(shards, tmp
     assert len(samples) == 5  # the quota, filled by going round the readable shards again
     assert "skipping unreadable shard" in caplog.text and "shard-000001.tar" in caplog.text
     assert not any("shard-000001.tar" in s["path"] for s in samples)
+
+
+def test_an_existing_local_folder_is_local_whatever_its_name(shards, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    shutil.copytree(shards, tmp_path / "pipe:grid")
+    assert is_shard_set("pipe:grid")
+    assert read_shard_set("pipe:grid").urls[0] == os.path.join("pipe:grid", "shard-000000.tar")
+    assert _strip(_items("pipe:grid")) == _strip(_items(str(shards)))

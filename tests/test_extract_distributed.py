@@ -22,16 +22,19 @@ from avpet.search.index import ClipIndex
 pytestmark = pytest.mark.slow
 
 MODEL = "avpet_small_mid_lowrank"
+WEIGHTS = Path(__file__).resolve().parents[1] / "hub" / f"{MODEL}.grid_s1"
 
 
 def _extract(paths: list[Path], out: Path, ranks: int, command: str = "extract") -> list[str]:
     launcher = [sys.executable]
     if ranks > 1:
         launcher += ["-m", "torch.distributed.run", "--standalone", "--nproc-per-node", str(ranks)]
-    cmd = [*launcher, "-m", "avpet", command, *map(str, paths), "--model", MODEL]
+    cmd = [*launcher, "-m", "avpet", command, *map(str, paths)]
     cmd += ["--out", str(out), "--batch-size", "8"]
     if command == "extract":
-        cmd += ["--on-error", "skip", "--workers", "1"]
+        cmd += ["--model", MODEL, "--on-error", "skip", "--workers", "1"]
+    else:  # the published weights: an index of random weights means nothing
+        cmd += ["--model", f"{MODEL}.grid_s1", f"--pretrained=local-dir:{WEIGHTS}"]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]

@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -167,3 +168,31 @@ def test_two_nodes_train_checkpoint_and_resume_together(shards, tmp_path):
     assert alone.returncode == 3, alone.stderr[-2000:]
     assert "written by 2 ranks; resume it with the same number" in alone.stderr
     assert "Traceback" not in alone.stderr
+
+
+def test_an_unreachable_shard_is_skipped_by_name_or_stops_the_run_with_one_error(shards, tmp_path):
+    broken = tmp_path / "shards"
+    shutil.copytree(shards, broken)
+    (broken / "shard-000003.tar").unlink()
+    run = ("train.max_steps=3", "data.num_workers=1")  # the error happens in a worker process
+    stopped = subprocess.run(
+        [sys.executable, *_args(tmp_path / "stop", broken, *run, "data.skip_bad_files=false")],
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert stopped.returncode == 3, stopped.stderr[-2000:]
+    assert "shard-000003.tar: cannot read the shard" in stopped.stderr
+    assert "Traceback" not in stopped.stderr
+
+    went_on = subprocess.run(
+        [sys.executable, *_args(tmp_path / "skip", broken, *run)],
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert went_on.returncode == 0, went_on.stderr[-2000:]
+    assert "skipping unreadable shard" in went_on.stderr and "shard-000003.tar" in went_on.stderr
+    assert [r["step"] for r in read_metrics(tmp_path / "skip" / "metrics.jsonl")] == [1, 2, 3]

@@ -66,9 +66,10 @@ def is_shard_set(train: str) -> bool:
 
 
 def _remote_scheme(location: str) -> str:
-    """``location``'s store scheme (``""`` for a local path); anything else is refused."""
+    """``location``'s store scheme (``""`` for a local path, which an existing file or folder
+    always is, whatever its name); anything else is refused."""
     match = _SCHEME.match(location)
-    if match is None or re.match(r"^[A-Za-z]:[\\/]", location):  # a Windows drive, not a scheme
+    if match is None or re.match(r"^[A-Za-z]:[\\/]", location) or Path(location).exists():
         return ""
     scheme = match.group(1).lower()
     if scheme not in REMOTE_SCHEMES or not location[match.end() :].startswith("//"):

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import math
 import random
+import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -147,7 +148,7 @@ class _Trainer:
                 generator=self.loader_generator,
                 pin_memory=self.ctx.device.type == "cuda",
             )
-            for batch in loader:
+            for batch in _reraised(loader):
                 if pos.taken is not None:  # batch b comes from worker b % workers
                     pos.taken[pos.batch % len(pos.taken)] = int(batch.pop("stream_pos")[-1])
                 pos.batch += 1
@@ -337,6 +338,19 @@ class _Trainer:
                 save_pretrained(backbone, tmp, base_model=base_model_of(self.cfg.model))
         distributed.barrier()
         return final
+
+
+def _reraised(loader: DataLoader) -> Iterator[dict]:
+    """``loader``'s batches; an avpet error in a worker process (which the DataLoader re-raises as
+    a ``RuntimeError`` holding the worker's traceback) becomes one :class:`TrainingError` with the
+    error's own message."""
+    try:
+        yield from loader
+    except RuntimeError as error:
+        found = re.findall(r"^avpet\.errors\.\w+: (.+)$", str(error), re.M)
+        if not found or "DataLoader worker" not in str(error):
+            raise
+        raise TrainingError(f"data loader worker: {found[-1]}") from None
 
 
 def _stop_unless_finite(step: int, values: dict[str, float]) -> None:

@@ -35,10 +35,12 @@ def machine() -> str:
 
 
 def _vmhwm_mib(pid: int | str = "self") -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
+    """The peak resident memory of process ``pid`` in MiB (0 once it has exited)."""
+    with contextlib.suppress(OSError):
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
 
 
 def loader_case(train: str, workers: int, batch_size: int) -> dict:
@@ -67,12 +69,12 @@ def loader_case(train: str, workers: int, batch_size: int) -> dict:
     count, t0 = 0, time.perf_counter()
     batches = len(loader) if not isinstance(dataset, ShardDataset) else None
     total = batches if batches is not None else dataset.batches_per_epoch()
+    worker_peak = 0.0
     for _ in range(total - 1):
         count += len(next(iterator)["visual"])
+        for worker in getattr(iterator, "_workers", []):  # read while they live
+            worker_peak = max(worker_peak, _vmhwm_mib(worker.pid))
     seconds = time.perf_counter() - t0
-    worker_peak = max(
-        (_vmhwm_mib(w.pid) for w in getattr(iterator, "_workers", [])), default=float("nan")
-    )
     return {
         "first_batch_s": to_first,
         "sequences_per_s": count / seconds,
@@ -90,13 +92,12 @@ def run_with_peak(cmd: list[str], env: dict[str, str]) -> tuple[float, float]:
     peaks: dict[int, float] = {}
     while job.poll() is None:
         for pid in [job.pid, *_descendants(job.pid)]:
-            with contextlib.suppress(OSError):
-                peaks[pid] = _vmhwm_mib(pid)
+            peaks[pid] = max(peaks.get(pid, 0.0), _vmhwm_mib(pid))
         time.sleep(0.1)
     seconds = time.perf_counter() - start
     if job.returncode:
         raise RuntimeError(job.stderr.read().decode()[-2000:])
-    return seconds, max(peaks.values(), default=float("nan"))
+    return seconds, max(peaks.values(), default=0.0)
 
 
 def _descendants(pid: int) -> list[int]:
@@ -163,8 +164,8 @@ def main() -> None:
                     f"loader {name:>10}, {workers} workers: "
                     f"first batch {r['first_batch_s']:5.2f} s, "
                     f"{r['sequences_per_s']:6.2f} sequences/s = {r['clips_per_s']:6.1f} clips/s, "
-                    f"peak main {r['main_peak_mib']:5.0f} MiB, "
-                    f"worker {r['worker_peak_mib']:5.0f} MiB"
+                    f"peak main {r['main_peak_mib']:5.0f} MiB"
+                    + (f", largest worker {r['worker_peak_mib']:5.0f} MiB" if workers else "")
                 )
         for ranks in (1, 2):
             out = work / f"features{ranks}"

@@ -232,3 +232,14 @@ def test_an_existing_local_folder_is_local_whatever_its_name(shards, tmp_path, m
     assert is_shard_set("pipe:grid")
     assert read_shard_set("pipe:grid").urls[0] == os.path.join("pipe:grid", "shard-000000.tar")
     assert _strip(_items("pipe:grid")) == _strip(_items(str(shards)))
+
+
+def test_a_tar_of_something_else_is_named_not_decoded(tmp_path):
+    with tarfile.open(tmp_path / "other.tar", "w") as tar:
+        path = tmp_path / "000.txt"
+        path.write_text("hello")
+        tar.add(path, arcname="000.txt")
+    index = {"shardlist": [{"url": "other.tar", "nsamples": 1}]}
+    (tmp_path / INDEX_NAME).write_text(json.dumps(index))
+    with pytest.raises(MediaError, match=r"other\.tar#000: not an avpet shard sample"):
+        list(_dataset(str(tmp_path)))

@@ -365,9 +365,17 @@ class ShardDataset(IterableDataset):
             logger.warning("skipping unreadable shard %s: %s", url, reason)
 
     def _decode(self, item: dict) -> dict:
-        meta = json.loads(item["json"])
-        name = f"{item['__url__']}#{meta['name']}"
-        suffix = next(k for k in item if not k.startswith("__") and k != "json")
+        """One sample of a shard (``KEY.json`` and ``KEY.EXT``) decoded as its file would be."""
+        media = [k for k in item if not k.startswith("__") and k != "json"]
+        try:
+            meta = json.loads(item["json"])
+            name = f"{item['__url__']}#{meta['name']}"
+        except (KeyError, TypeError, ValueError) as error:
+            where = f"{item['__url__']}#{item.get('__key__')}"
+            raise MediaError(where, "not an avpet shard sample (no KEY.json record)") from error
+        if len(media) != 1:
+            raise MediaError(name, f"one media file expected in the sample, found {media}")
+        suffix = media[0]
         with tempfile.NamedTemporaryFile(suffix=f".{suffix}", prefix="avpet-shard-") as f:
             f.write(item[suffix])
             f.flush()

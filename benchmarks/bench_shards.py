@@ -85,35 +85,19 @@ def loader_case(train: str, workers: int, batch_size: int) -> dict:
 
 
 def run_with_peak(cmd: list[str], env: dict[str, str]) -> tuple[float, float]:
-    """Run ``cmd``; its wall time and the largest VmHWM among it and its descendants (MiB),
-    polled every 0.1 s (a high-water mark: the last reading of each process is its peak)."""
+    """Run ``cmd``; its wall time and the largest peak resident memory (MiB) of it and of every
+    process it waited for (``RUSAGE_CHILDREN`` of a wrapper process: torchrun waits for its
+    ranks; each is a fresh exec, so no parent's size is carried over)."""
+    report = "import resource as r; print(r.getrusage(r.RUSAGE_CHILDREN).ru_maxrss)"
+    wrapper = f"import subprocess, sys; subprocess.run(sys.argv[1:], check=True); {report}"
     start = time.perf_counter()
-    job = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    peaks: dict[int, float] = {}
-    while job.poll() is None:
-        for pid in [job.pid, *_descendants(job.pid)]:
-            peaks[pid] = max(peaks.get(pid, 0.0), _vmhwm_mib(pid))
-        time.sleep(0.1)
+    done = subprocess.run(
+        [sys.executable, "-c", wrapper, *cmd], env=env, capture_output=True, text=True
+    )
     seconds = time.perf_counter() - start
-    if job.returncode:
-        raise RuntimeError(job.stderr.read().decode()[-2000:])
-    return seconds, max(peaks.values(), default=0.0)
-
-
-def _descendants(pid: int) -> list[int]:
-    parents = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
-    found, frontier = [], [pid]
-    while frontier:
-        frontier = [c for c, p in parents.items() if p in frontier]
-        found += frontier
-    return found
+    if done.returncode:
+        raise RuntimeError(done.stderr[-2000:])
+    return seconds, int(done.stdout.strip().splitlines()[-1]) / 1024
 
 
 def main() -> None:

@@ -63,6 +63,12 @@ def _env() -> dict[str, str]:
     return {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
 
 
+def _pretrain(out: Path, shards: Path, *overrides: str) -> subprocess.CompletedProcess:
+    """One plain process of ``python -m avpet.pretrain``, run to its end."""
+    cmd = [sys.executable, *_args(out, shards, *overrides)]
+    return subprocess.run(cmd, env=_env(), capture_output=True, text=True, timeout=300)
+
+
 def _run_all(cmds: list[list[str]], timeout: float = 400) -> list[str]:
     """Run ``cmds`` side by side; each must succeed; their outputs."""
     jobs = [
@@ -158,13 +164,7 @@ def test_two_nodes_train_checkpoint_and_resume_together(shards, tmp_path):
     assert f"resumed from {last}" in printed
     assert _losses(out) == expected
 
-    alone = subprocess.run(
-        [sys.executable, *_args(out, shards, *steps, "--resume")],
-        env=_env(),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    alone = _pretrain(out, shards, *steps, "--resume")
     assert alone.returncode == 3, alone.stderr[-2000:]
     assert "written by 2 ranks; resume it with the same number" in alone.stderr
     assert "Traceback" not in alone.stderr
@@ -175,24 +175,12 @@ def test_an_unreachable_shard_is_skipped_by_name_or_stops_the_run_with_one_error
     shutil.copytree(shards, broken)
     (broken / "shard-000003.tar").unlink()
     run = ("train.max_steps=3", "data.num_workers=1")  # the error happens in a worker process
-    stopped = subprocess.run(
-        [sys.executable, *_args(tmp_path / "stop", broken, *run, "data.skip_bad_files=false")],
-        env=_env(),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    stopped = _pretrain(tmp_path / "stop", broken, *run, "data.skip_bad_files=false")
     assert stopped.returncode == 3, stopped.stderr[-2000:]
     assert "shard-000003.tar: cannot read the shard" in stopped.stderr
     assert "Traceback" not in stopped.stderr
 
-    went_on = subprocess.run(
-        [sys.executable, *_args(tmp_path / "skip", broken, *run)],
-        env=_env(),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    went_on = _pretrain(tmp_path / "skip", broken, *run)
     assert went_on.returncode == 0, went_on.stderr[-2000:]
     assert "skipping unreadable shard" in went_on.stderr and "shard-000003.tar" in went_on.stderr
     assert [r["step"] for r in read_metrics(tmp_path / "skip" / "metrics.jsonl")] == [1, 2, 3]

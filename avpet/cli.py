@@ -25,6 +25,7 @@ _COMMANDS: dict[str, tuple[str, str]] = {
     "eval": ("avpet.eval.cli", "frozen-feature benchmarks on real data: GRID words, FSDD digits"),
     "extract": ("avpet.extract", "save a model's features of videos as safetensors"),
     "cache": ("avpet.data.cache", "decode videos once into a clip file that pretraining reads"),
+    "shard": ("avpet.data.shards", "pack videos into tar shards that pretraining streams"),
     "pretrain": ("avpet.pretrain.cli", "pretrain a backbone (config JSON + section.field=value)"),
     "push": ("avpet.hub.push", "publish a pretraining run or a hub repo folder to the Hub"),
     "index": ("avpet.search.indexing", "embed a collection of videos for avpet search"),

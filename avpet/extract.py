@@ -5,12 +5,18 @@ by consecutive clips from start to end (:class:`~avpet.data.stream.Coverage`) an
 ``DIR/<name>.safetensors`` (:mod:`avpet.features.store`; ``<name>`` mirrors the input tree), with
 ``DIR/index.csv`` listing each video's status. A rerun skips the videos the index lists as done
 whose file is still there (``--overwrite`` redoes them).
+
+Under ``torchrun`` (``RANK`` and ``WORLD_SIZE`` set, on one node or many) each rank takes every
+``WORLD_SIZE``-th video still to do, writes its files and its own index part
+(``index.rank00001.csv``), and rank 0 merges the parts into ``index.csv`` once every rank is done
+(or, after a killed run, at the start of the next).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -18,7 +24,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from . import __version__
+from . import __version__, ranks
 from .cli import add_pretrained_argument, add_roi_argument, parse_roi
 from .config import to_dict
 from .data.sources import find_media
@@ -26,7 +32,7 @@ from .data.stream import Coverage
 from .errors import ConfigError, MediaError
 from .features import ExtractCfg, prepare
 from .features.pipeline import run as run_pipeline
-from .features.store import INDEX, Index, save_features
+from .features.store import INDEX, Index, merge_index_parts, save_features
 from .hub.sources import weights_request
 from .outputs import check_output
 
@@ -70,8 +76,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """``avpet extract``: write each video's features under ``--out`` and list them in the index."""
+    """``avpet extract``: write each video's features under ``--out`` and list them in the index
+    (this rank's share of them under torchrun)."""
+    with ranks.process_group(ranks.from_env()) as where:
+        return _extract(args, where)
+
+
+def _extract(args: argparse.Namespace, where: ranks.Ranks) -> int:
     torch.manual_seed(args.seed)
+    if where.world > 1 and args.device == "cuda":
+        args.device = f"cuda:{where.local_rank}"
+    if where.world > 1 and args.threads is None:  # the node's cores shared by its ranks
+        args.threads = max(1, (os.cpu_count() or 1) // where.local_world - args.workers)
     cfg = ExtractCfg(
         coverage=Coverage(args.clip_stride, args.num_clips, args.start, args.end),
         batch_size=args.batch_size,
@@ -86,7 +102,10 @@ def run(args: argparse.Namespace) -> int:
     sources = find_media(swallowed + args.paths)
     inputs = [*swallowed, *args.paths, *(s.path for s in sources)]
     check_output(args.out, inputs, overwrite=True, folder=True)  # never over a video or a file
-    index = Index(args.out)
+    if where.is_main:
+        merge_index_parts(args.out)  # what a killed distributed run recorded
+    ranks.barrier()
+    index = Index(args.out, rank=where.rank if where.world > 1 else None)
     if not args.overwrite and index.models() - {args.model}:
         raise ConfigError(
             f"{args.out / INDEX} lists features of {sorted(index.models())}; use another --out "
@@ -95,6 +114,7 @@ def run(args: argparse.Namespace) -> int:
     pretrained = weights_request(args.model, args.pretrained)  # NAME.TAG loads its weights
     model, transform, cfg = prepare(args.model, pretrained, roi, cfg, backend=args.backend)
     todo = [s for s in sources if args.overwrite or not index.done(s.path, args.model)]
+    todo = todo[where.rank :: where.world]
     metadata = {
         "model": args.model,
         "pretrained": str(pretrained) if pretrained else "none",
@@ -132,8 +152,13 @@ def run(args: argparse.Namespace) -> int:
     finally:
         bar.close()
         index.flush()
+    ranks.barrier()
+    if where.is_main:
+        merge_index_parts(args.out)
+    share = f"rank {where.rank} of {where.world}: " if where.world > 1 else ""
+    others = "already done or another rank's" if where.world > 1 else "already done"
     print(
-        f"{done} video(s) done, {len(sources) - len(todo)} already done, {failed} failed; "
+        f"{share}{done} video(s) done, {len(sources) - len(todo)} {others}, {failed} failed; "
         f"index: {args.out / INDEX}"
     )
     return 0

@@ -17,6 +17,7 @@ EXTRAS: dict[str, tuple[str, ...]] = {
     "train": ("tensorboard",),
     "plot": ("matplotlib",),
     "search": ("faiss",),
+    "shards": ("webdataset", "fsspec"),
 }
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import time
 from fractions import Fraction
 from pathlib import Path
 
@@ -83,6 +84,41 @@ def first_hour(repo: Path, data_dir: Path, out: Path, capsys) -> dict[str, tuple
     assert result["n_train"] == result["n_test"] == 6 and result["level"] == "joint"
     assert all(0.0 <= result[k] <= 1.0 for k in ("visual_letter_acc", "audio_digit_acc", "a2v_r1"))
     return {k: tuple(v.shape) for k, v in features.features.items()}
+
+
+def descendants(pid: int) -> list[int]:
+    """Every live process below ``pid`` (from /proc)."""
+    parents = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+    found, frontier = [], [pid]
+    while frontier:
+        children = [c for c, p in parents.items() if p in frontier]
+        found += children
+        frontier = children
+    return found
+
+
+def wait_gone(pids: list[int], timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        alive = [p for p in pids if Path(f"/proc/{p}").exists() and process_state(p) != "Z"]
+        if not alive:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"processes {alive} survived SIGKILL")
+
+
+def process_state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return "gone"
 
 
 def free_port() -> int:

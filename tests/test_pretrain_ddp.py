@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import grid_manifest
+from conftest import descendants, grid_manifest, wait_gone
 
 import avpet
 from avpet.data.cache import build_cache
@@ -59,41 +59,6 @@ def _run(cmd: list[str], timeout: float = 300) -> str:
     assert done.returncode == 0, done.stderr[-4000:]
     assert "Warning" not in done.stderr, done.stderr[-4000:]  # none on every rank, every step
     return done.stdout
-
-
-def _descendants(pid: int) -> list[int]:
-    """Every live process below ``pid`` (from /proc)."""
-    parents = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
-    found, frontier = [], [pid]
-    while frontier:
-        children = [c for c, p in parents.items() if p in frontier]
-        found += children
-        frontier = children
-    return found
-
-
-def _wait_gone(pids: list[int], timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        alive = [p for p in pids if Path(f"/proc/{p}").exists() and _state(p) != "Z"]
-        if not alive:
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"processes {alive} survived SIGKILL")
-
-
-def _state(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return "gone"
 
 
 @pytest.fixture(scope="module")
@@ -168,7 +133,7 @@ def test_sigkill_then_resume_gives_the_uninterrupted_losses(grid_cache, tmp_path
                 break
             time.sleep(0.05)
         assert job.poll() is None, "the run ended before it could be killed"
-        ranks = _descendants(job.pid)
+        ranks = descendants(job.pid)
         assert len(ranks) >= 2, "torchrun has not started its two ranks"
         for pid in [*ranks, job.pid]:  # a machine failure: every process dies at once
             os.kill(pid, signal.SIGKILL)
@@ -176,7 +141,7 @@ def test_sigkill_then_resume_gives_the_uninterrupted_losses(grid_cache, tmp_path
         job.kill()
         job.wait(timeout=60)
     assert job.returncode == -signal.SIGKILL
-    _wait_gone(ranks)
+    wait_gone(ranks)
     saved = sorted(p.name for p in (out / "checkpoints").glob("step_*.pt"))
     assert saved and "step_00000008.pt" not in saved  # killed mid-training
 

@@ -7,8 +7,9 @@ import csv
 import logging
 import math
 import random
+from collections.abc import Callable
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal, TypeVar
 
 import numpy as np
 import torch
@@ -20,6 +21,7 @@ from .loader import load_sample
 from .transforms import create_transform
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 VIDEO_EXTENSIONS = frozenset(
     {".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".mpg", ".mpeg", ".flv", ".ts"}
@@ -127,14 +129,20 @@ class SeededItems(Dataset):
         return len(self.dataset)
 
     def __getitem__(self, index: int) -> dict:
-        item_seed = int(np.random.SeedSequence([self.seed, self.epoch, index]).generate_state(1)[0])
-        np_state, py_state = np.random.get_state(), random.getstate()
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(item_seed)
-            np.random.seed(item_seed)
-            random.seed(item_seed)
-            try:
-                return self.dataset[index]
-            finally:
-                np.random.set_state(np_state)
-                random.setstate(py_state)
+        return seeded_call((self.seed, self.epoch, index), self.dataset.__getitem__, index)
+
+
+def seeded_call(key: tuple[int, ...], fn: Callable[..., T], *args: Any) -> T:
+    """``fn(*args)`` with torch / numpy / python RNGs seeded from ``key``; the caller's RNG states
+    are left as they were."""
+    item_seed = int(np.random.SeedSequence(list(key)).generate_state(1)[0])
+    np_state, py_state = np.random.get_state(), random.getstate()
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(item_seed)
+        np.random.seed(item_seed)
+        random.seed(item_seed)
+        try:
+            return fn(*args)
+        finally:
+            np.random.set_state(np_state)
+            random.setstate(py_state)

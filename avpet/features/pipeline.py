@@ -2,10 +2,15 @@
 
 ``workers`` threads each stream one file at a time (:class:`~avpet.data.stream.MediaStream`) into
 a bounded queue of windows; the main thread stacks windows of the same shape, from any files,
-into model calls of up to ``batch_size`` clips (a full batch runs at once; a partial one when the
-queue is momentarily empty) and hands out a file's :class:`VideoFeatures` once all its windows
-are through the model. A window is the model's sequence: ``num_clips`` clips for a model whose
-clips see each other (AVBERT), one clip for a model that encodes clips alone (VATT, MMV).
+into model calls of ``batch_size`` clips (a call runs once it is full; what is left of each shape
+runs once every file is decoded) and hands out a file's :class:`VideoFeatures` once all its
+windows are through the model. A window is the model's sequence: ``num_clips`` clips for a model
+whose clips see each other (AVBERT), one clip for a model that encodes clips alone (VATT, MMV).
+
+Those last partial calls are padded with zeros to the full call's shape: a window's features
+then never depend on which windows share its call (CPU and GPU kernels are picked by shape), so
+a file's features are the same bitwise whatever the timing, ``workers`` or the number of
+processes sharing the files (``torchrun -m avpet extract``).
 """
 
 from __future__ import annotations
@@ -114,13 +119,8 @@ def run(
     torch_threads = torch.get_num_threads()
     torch.set_num_threads(cfg.threads or max(1, (os.cpu_count() or 1) - cfg.workers))
     try:
-        while running or pending:
-            try:
-                item = windows.get_nowait() if pending else windows.get()
-            except queue.Empty:
-                for key in list(pending):
-                    yield from _call(model, videos, pending.pop(key), cfg)
-                continue
+        while running:
+            item = windows.get()
             if item is _END:
                 running -= 1
             elif isinstance(item[-1], BaseException):
@@ -135,7 +135,9 @@ def run(
                 key = (len(w.start), w.visual is not None, w.audio is not None)
                 pending.setdefault(key, []).append((i, k, w))
                 if len(pending[key]) >= per_call:
-                    yield from _call(model, videos, pending.pop(key), cfg)
+                    yield from _call(model, videos, pending.pop(key), cfg, per_call)
+        for key in list(pending):  # every file is decoded: the partial calls that are left
+            yield from _call(model, videos, pending.pop(key), cfg, per_call)
     finally:
         torch.set_num_threads(torch_threads)
         stop.set()
@@ -148,16 +150,18 @@ def _call(
     videos: dict[int, _Video],
     batch: list[tuple[int, int, Window]],
     cfg: ExtractCfg,
+    size: int,
 ) -> Iterator[tuple[Source, VideoFeatures]]:
-    """Run one batch of same-shape windows; the files it completes."""
+    """Run one batch of same-shape windows, padded to ``size`` windows; the files it completes."""
     batch = [(i, k, w) for i, k, w in batch if i in videos]  # drop windows of failed files
     if not batch:
         return
     inputs = {}
     for modality in MODALITIES:
         if getattr(batch[0][2], modality) is not None:
-            x = torch.stack([getattr(w, modality) for _, _, w in batch]).to(cfg.device)
-            inputs[modality] = x
+            x = torch.stack([getattr(w, modality) for _, _, w in batch])
+            padding = x.new_zeros(size - len(batch), *x.shape[1:])
+            inputs[modality] = torch.cat([x, padding]).to(cfg.device)
     device_type = torch.device(cfg.device).type
     with (
         torch.inference_mode(),

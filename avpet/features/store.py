@@ -97,18 +97,18 @@ class Index:
     most that much of its record and a rerun redoes only those videos.
 
     ``status`` is ``done`` or ``error``; ``output`` is relative to ``DIR``. The CSV reads with
-    ``pandas.read_csv`` or ``pyarrow.csv.read_csv``.
+    ``pandas.read_csv`` or ``pyarrow.csv.read_csv``. With ``rank`` (one process of a distributed
+    extraction) the rows this process records go to its own part, ``index.rank00003.csv``, which
+    :func:`merge_index_parts` folds into ``index.csv``.
     """
 
-    def __init__(self, folder: Path, every: float = 1.0):
+    def __init__(self, folder: Path, every: float = 1.0, rank: int | None = None):
         self.folder = Path(folder)
-        self.path = self.folder / INDEX
+        self.path = self.folder / (INDEX if rank is None else PART.format(rank=rank))
         self.every = every
         self._written = -math.inf
-        self.rows: dict[str, dict[str, str]] = {}
-        if self.path.is_file():
-            with open(self.path, newline="", encoding="utf-8") as file:
-                self.rows = {row["path"]: row for row in csv.DictReader(file)}
+        self.rows = _read_rows(self.folder / INDEX)
+        self._own = self.rows if rank is None else {}
 
     def done(self, path: str, model: str) -> bool:
         """Whether ``path`` was extracted by ``model`` and its output is still there."""
@@ -126,16 +126,45 @@ class Index:
     def record(self, **row: object) -> None:
         """Add or replace the row of ``row["path"]``; rewrite the file if ``every`` s passed."""
         cells = {c: "" if row.get(c) is None else str(row[c]) for c in COLUMNS}
-        self.rows[cells["path"]] = cells
+        self.rows[cells["path"]] = self._own[cells["path"]] = cells
         if time.monotonic() - self._written >= self.every:
             self.flush()
 
     def flush(self) -> None:
-        """Rewrite the file atomically with every row."""
+        """Rewrite the file atomically with every row (a part: with this process's rows)."""
         self._written = time.monotonic()
-        text = io.StringIO()
-        writer = csv.DictWriter(text, fieldnames=COLUMNS, lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(self.rows.values())
-        with atomic_file(self.path, overwrite=True) as tmp:
-            tmp.write_text(text.getvalue(), encoding="utf-8", errors="backslashreplace")
+        _write_rows(self.path, self._own)
+
+
+PART = "index.rank{rank:05d}.csv"
+
+
+def merge_index_parts(folder: Path) -> int:
+    """Fold every ``index.rank*.csv`` part under ``folder`` into its ``index.csv`` (a part's row
+    replaces the index's row of the same path) and remove the parts; how many were merged."""
+    folder = Path(folder)
+    parts = sorted(folder.glob(PART.replace("{rank:05d}", "*")))
+    if parts:
+        rows = _read_rows(folder / INDEX)
+        for part in parts:
+            rows.update(_read_rows(part))
+        _write_rows(folder / INDEX, rows)
+        for part in parts:
+            part.unlink()
+    return len(parts)
+
+
+def _read_rows(path: Path) -> dict[str, dict[str, str]]:
+    if not path.is_file():
+        return {}
+    with open(path, newline="", encoding="utf-8") as file:
+        return {row["path"]: row for row in csv.DictReader(file)}
+
+
+def _write_rows(path: Path, rows: dict[str, dict[str, str]]) -> None:
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows.values())
+    with atomic_file(path, overwrite=True) as tmp:
+        tmp.write_text(text.getvalue(), encoding="utf-8", errors="backslashreplace")

@@ -51,11 +51,14 @@ class ModelSection:
 class DataSection:
     """Where the training clips come from.
 
-    ``train`` is a folder of videos or a CSV manifest (decoded with :mod:`avpet.data`), or a clip
+    ``train`` is a folder of videos or a CSV manifest (decoded with :mod:`avpet.data`), a clip
     cache (:mod:`avpet.data.cache`, written by ``avpet cache``; it records its crop, which the
-    loop exports with the weights). For videos: ``roi`` crops source pixels (rows top:bottom,
-    columns left:right) before resizing, ``augment`` draws random clip starts and augmentations,
-    ``skip_bad_files`` logs and skips unreadable files instead of stopping. ``num_clips`` overrides
+    loop exports with the weights), or shards (:mod:`avpet.data.shards`, written by ``avpet
+    shard``: a folder, its ``shards.json``, or an ``s3://``, ``gs://`` or ``https://`` prefix),
+    streamed through a buffer of ``shuffle_buffer`` videos per worker. For videos and shards:
+    ``roi`` crops source pixels (rows top:bottom, columns left:right) before resizing, ``augment``
+    draws random clip starts and augmentations, ``skip_bad_files`` logs and skips unreadable files
+    (and shards) instead of stopping. ``num_clips`` overrides
     the model's clips per sequence: a peer (VATT, MMV) contrasts every clip of a batch's ``B·T``
     as a sample of its own, so ``num_clips`` 4 trains it on AVBERT's sequences (what the GRID
     comparison does).
@@ -67,10 +70,12 @@ class DataSection:
     num_clips: int | None = None
     augment: bool = True
     skip_bad_files: bool = True
+    shuffle_buffer: int = 64
 
     def __post_init__(self):
         check_types(self)
         check_range(self, "num_workers", 0, 256, "processes")
+        check_range(self, "shuffle_buffer", 1, 1_000_000, "samples")
         _check(self.roi is None or len(self.roi) == 4, "data.roi is (top, bottom, left, right)")
         _check(
             self.num_clips is None or self.num_clips >= 1,

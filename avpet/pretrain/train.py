@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import math
 import random
+import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -22,11 +23,12 @@ import numpy as np
 import torch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
 from ..config import to_dict
 from ..data.datasets import SeededItems
+from ..data.shards import ShardDataset
 from ..errors import CheckpointError, ConfigError, TrainingError
 from ..factory import create_model
 from ..hub.export import base_model_of
@@ -43,11 +45,13 @@ from .tasks import create_task
 
 @dataclass
 class DataPosition:
-    """Where the data stream is: epoch, batches of it consumed, loader generator at its start."""
+    """Where the data stream is: epoch, batches of it consumed, loader generator at its start,
+    and for streamed shards how many samples each worker has taken (``None`` otherwise)."""
 
     epoch: int = 0
     batch: int = 0
     generator: torch.Tensor | None = None
+    taken: list[int] | None = None
 
 
 def train(cfg: PretrainCfg, resume: str | None = None, overwrite: bool = False) -> Path:
@@ -102,13 +106,19 @@ class _Trainer:
         spec = backbone.pretrained_cfg.input
         if cfg.data.num_clips is not None:
             spec = replace(spec, num_clips=cfg.data.num_clips)
-        self.dataset = SeededItems(build_dataset(cfg.data, spec), tc.seed)
-        if len(self.dataset) < ctx.world_size * tc.batch_size:
-            raise ConfigError(
-                f"{cfg.data.train}: {len(self.dataset)} sequences, fewer than one batch of "
-                f"{tc.batch_size} on each of {ctx.world_size} ranks"
-            )
-        self.sampler = ResumableSampler(self.dataset, ctx.world_size, ctx.rank, tc.seed)
+        dataset = build_dataset(cfg.data, spec, tc.seed)
+        self.sampler: ResumableSampler | None = None
+        if isinstance(dataset, ShardDataset):  # streamed: the dataset orders itself
+            dataset.configure(ctx.rank, ctx.world_size, cfg.data.num_workers, tc.batch_size)
+            self.dataset: Dataset = dataset
+        else:
+            self.dataset = SeededItems(dataset, tc.seed)
+            if len(self.dataset) < ctx.world_size * tc.batch_size:
+                raise ConfigError(
+                    f"{cfg.data.train}: {len(self.dataset)} sequences, fewer than one batch of "
+                    f"{tc.batch_size} on each of {ctx.world_size} ranks"
+                )
+            self.sampler = ResumableSampler(self.dataset, ctx.world_size, ctx.rank, tc.seed)
         self.loader_generator = torch.Generator().manual_seed(tc.seed + ctx.rank)
         self.position = DataPosition()
         self.step = 0
@@ -119,8 +129,12 @@ class _Trainer:
         """Batches forever, epoch after epoch, starting at ``self.position``."""
         tc, pos = self.cfg.train, self.position
         while True:
-            self.sampler.set_position(pos.epoch, pos.batch * tc.batch_size)
-            self.dataset.set_epoch(pos.epoch)
+            if self.sampler is None:
+                self.dataset.set_position(pos.epoch, pos.batch, pos.taken)
+                pos.taken = list(self.dataset.taken)
+            else:
+                self.sampler.set_position(pos.epoch, pos.batch * tc.batch_size)
+                self.dataset.set_epoch(pos.epoch)
             if pos.generator is None:
                 pos.generator = self.loader_generator.get_state()
             else:
@@ -134,10 +148,13 @@ class _Trainer:
                 generator=self.loader_generator,
                 pin_memory=self.ctx.device.type == "cuda",
             )
-            for batch in loader:
+            for batch in _reraised(loader):
+                if pos.taken is not None:  # batch b comes from worker b % workers
+                    pos.taken[pos.batch % len(pos.taken)] = int(batch.pop("stream_pos")[-1])
                 pos.batch += 1
                 yield batch
             pos.epoch, pos.batch, pos.generator = pos.epoch + 1, 0, None
+            pos.taken = None
 
     # ---- checkpoints --------------------------------------------------------------------------
 
@@ -149,7 +166,11 @@ class _Trainer:
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
             "scaler": self.scaler.state_dict(),
-            "data": {"epoch": pos.epoch, "batch": pos.batch},
+            "data": {
+                "epoch": pos.epoch,
+                "batch": pos.batch,
+                "taken": distributed.gather_objects(pos.taken),
+            },
             "loader_generators": distributed.gather_objects(
                 self.loader_generator.get_state() if pos.generator is None else pos.generator
             ),
@@ -194,7 +215,14 @@ class _Trainer:
         self.scaler.load_state_dict(state["scaler"])
         data = state["data"]
         generator = state["loader_generators"][self.ctx.rank]
-        self.position = DataPosition(data["epoch"], data["batch"], generator)
+        taken = data.get("taken", [None] * self.ctx.world_size)[self.ctx.rank]
+        if self.sampler is None and taken is not None and len(taken) != self.dataset.workers:
+            raise CheckpointError(
+                path,
+                f"streamed shards with {len(taken)} data workers per rank; resume it with "
+                f"data.num_workers={len(taken)} (this run has {self.dataset.workers})",
+            )
+        self.position = DataPosition(data["epoch"], data["batch"], generator, taken)
         ckpt.restore_rng(state["rng"][self.ctx.rank])
         self.step = state["step"]
         if self.ctx.is_main:
@@ -310,6 +338,19 @@ class _Trainer:
                 save_pretrained(backbone, tmp, base_model=base_model_of(self.cfg.model))
         distributed.barrier()
         return final
+
+
+def _reraised(loader: DataLoader) -> Iterator[dict]:
+    """``loader``'s batches; an avpet error in a worker process (which the DataLoader re-raises as
+    a ``RuntimeError`` holding the worker's traceback) becomes one :class:`TrainingError` with the
+    error's own message."""
+    try:
+        yield from loader
+    except RuntimeError as error:
+        found = re.findall(r"^avpet\.errors\.\w+: (.+)$", str(error), re.M)
+        if not found or "DataLoader worker" not in str(error):
+            raise
+        raise TrainingError(f"data loader worker: {found[-1]}") from None
 
 
 def _stop_unless_finite(step: int, values: dict[str, float]) -> None:

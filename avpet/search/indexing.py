@@ -4,7 +4,8 @@
 :func:`avpet.extract_features` (clips over each whole file, their starts half a clip apart by
 default, at the model's ``joint_level``) and adds them to the index; files already in it and
 unchanged (same size and modification time) are not decoded again, so adding videos to a folder
-and rerunning embeds only the new ones.
+and rerunning embeds only the new ones. Under ``torchrun`` each rank embeds every
+``WORLD_SIZE``-th new file and rank 0 adds them all and writes the index.
 """
 
 from __future__ import annotations
@@ -15,13 +16,16 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
+from .. import ranks
 from ..cli import add_pretrained_argument, add_roi_argument, parse_roi
 from ..data.config import resolve_data_config
 from ..data.sources import find_media
 from ..data.stream import Coverage
 from ..errors import ConfigError, MediaError
 from ..factory import create_model
-from ..features import extract_features
+from ..features import VideoFeatures, extract_features
 from ..hub.sources import weights_request
 from .index import MODALITIES, ClipIndex
 
@@ -45,7 +49,8 @@ def update_index(
     **options,
 ) -> IndexReport:
     """Create or extend the index at ``folder`` with the media files ``paths`` point at (see
-    :func:`avpet.data.sources.find_media`); ``stride``: seconds between clip starts (default
+    :func:`avpet.data.sources.find_media`; under torchrun, rank 0 writes it and reports every
+    rank's files, the other ranks report none); ``stride``: seconds between clip starts (default
     half the model's clip); ``options``: :class:`avpet.features.ExtractCfg` fields but
     ``coverage``. The index records the model, its weights, the crop and the stride, so every
     later call and every query embeds the same way (another is a :class:`ConfigError`).
@@ -77,23 +82,30 @@ def update_index(
     todo = [p for p in sources if p not in unchanged]
     added: list[str] = []
     if todo:
+        where = ranks.from_env()
+        mine = todo[where.rank :: where.world]
         coverage = Coverage(stride=index.stride)
-        for record in extract_features(
-            todo, model, roi=index.crop, coverage=coverage, on_error="skip", **options
+        found = extract_features(
+            mine, model, roi=index.crop, coverage=coverage, on_error="skip", **options
+        )
+        records = (
+            [(r.path, r.start.numpy(), r.end.numpy(), _embeddings(r, index)) for r in found]
+            if mine  # a rank with no file to embed still takes part in the gather
+            else []
+        )
+        for path, start, end, embeddings in (
+            r for part in ranks.gather_to_main(records) for r in part
         ):
-            embeddings = {
-                m: record.features[f"{m}_{index.level}"].float().numpy() for m in MODALITIES
-            }
-            index.add(
-                record.path,
-                record.start.numpy(),
-                record.end.numpy(),
-                embeddings,
-                stamps[record.path],
-            )
-            added.append(record.path)
-        index.save(folder)
+            index.add(path, start, end, embeddings, stamps[path])
+            added.append(path)
+        if where.is_main:
+            index.save(folder)
+        ranks.barrier()
     return IndexReport(added, unchanged, [p for p in todo if p not in added])
+
+
+def _embeddings(record: VideoFeatures, index: ClipIndex) -> dict[str, np.ndarray]:
+    return {m: record.features[f"{m}_{index.level}"].float().numpy() for m in MODALITIES}
 
 
 def embedding_model(index: ClipIndex):
@@ -133,10 +145,13 @@ def run(args: argparse.Namespace) -> int:
     """``avpet index PATH... --model NAME --out INDEX``."""
     roi, swallowed = parse_roi(args.roi)
     pretrained = weights_request(args.model, args.pretrained)  # NAME.TAG: its own weights
-    report = update_index(
-        args.out, swallowed + args.paths, args.model, pretrained, roi, args.clip_stride,
-        batch_size=args.batch_size,
-    )  # fmt: skip
+    with ranks.process_group(ranks.from_env()) as where:
+        report = update_index(
+            args.out, swallowed + args.paths, args.model, pretrained, roi, args.clip_stride,
+            batch_size=args.batch_size,
+        )  # fmt: skip
+    if not where.is_main:
+        return 0
     summary = {
         "index": str(args.out),
         "added": len(report.added),

@@ -19,7 +19,7 @@ import torch
 from tqdm import tqdm
 
 from . import __version__
-from .cli import add_pretrained_argument, add_roi_argument, parse_roi
+from .arguments import add_pretrained_argument, add_roi_argument, parse_roi
 from .config import to_dict
 from .data.sources import find_media
 from .data.stream import Coverage

@@ -19,7 +19,7 @@ from typing import Protocol
 
 import torch
 
-from ..cli import add_pretrained_argument
+from ..arguments import add_pretrained_argument
 from ..errors import ConfigError
 from ..extras import require
 from ..hub.sources import weights_request

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..cli import add_roi_box_argument
+from ..arguments import add_roi_box_argument, parse_roi_box
 from ..data.cache import ClipCache
 from ..data.config import resolve_data_config
 from ..data.grid import (
@@ -266,7 +266,7 @@ def run(args: argparse.Namespace, probe: ProbeCfg) -> dict:
             "n_test": len(test),
         }
     model = load_model(args.model, args.pretrained, args.seed)
-    crop = {"roi": tuple(args.roi)} if args.roi else {}  # else the crop the weights expect
+    crop = {"roi": parse_roi_box(args.roi)} if args.roi else {}  # else the crop the weights expect
     transform = create_eval_transform(model, backend=args.backend, **crop)
     metrics, scores = evaluate(
         model,

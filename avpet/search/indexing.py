@@ -15,7 +15,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..cli import add_pretrained_argument, add_roi_argument, parse_roi
+from ..arguments import add_pretrained_argument, add_roi_argument, parse_roi
 from ..data.config import resolve_data_config
 from ..data.sources import find_media
 from ..data.stream import Coverage

@@ -14,7 +14,7 @@ import json
 import sys
 from pathlib import Path
 
-from ..cli import add_pretrained_argument, add_roi_argument, parse_roi
+from ..arguments import add_pretrained_argument, add_roi_argument, parse_roi
 from ..data.sources import find_media
 from ..errors import EXIT_ERROR, ConfigError, MediaError
 from ..hub.sources import weights_request

@@ -28,7 +28,7 @@ from .features import ExtractCfg, prepare
 from .features.pipeline import run as run_pipeline
 from .features.store import INDEX, Index, save_features
 from .hub.sources import weights_request
-from .outputs import check_output
+from .outputs import check_output, folder_lock
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -86,14 +86,26 @@ def run(args: argparse.Namespace) -> int:
     sources = find_media(swallowed + args.paths)
     inputs = [*swallowed, *args.paths, *(s.path for s in sources)]
     check_output(args.out, inputs, overwrite=True, folder=True)  # never over a video or a file
-    index = Index(args.out)
+    _check_models(Index(args.out), args)  # before any work, and again under the lock
+    pretrained = weights_request(args.model, args.pretrained)  # NAME.TAG loads its weights
+    model, transform, cfg = prepare(args.model, pretrained, roi, cfg, backend=args.backend)
+    waiting = f"avpet extract: another run is writing to {args.out}; waiting for it to finish"
+    with folder_lock(args.out, waiting):  # a second run into --out takes its turn, then resumes
+        return _extract(sources, model, transform, cfg, pretrained, args)
+
+
+def _check_models(index: Index, args: argparse.Namespace) -> None:
     if not args.overwrite and index.models() - {args.model}:
         raise ConfigError(
             f"{args.out / INDEX} lists features of {sorted(index.models())}; use another --out "
             "or --overwrite"
         )
-    pretrained = weights_request(args.model, args.pretrained)  # NAME.TAG loads its weights
-    model, transform, cfg = prepare(args.model, pretrained, roi, cfg, backend=args.backend)
+
+
+def _extract(sources, model, transform, cfg, pretrained, args: argparse.Namespace) -> int:
+    """Extract what ``--out``'s index does not list as done (the caller holds the lock)."""
+    index = Index(args.out)
+    _check_models(index, args)
     todo = [s for s in sources if args.overwrite or not index.done(s.path, args.model)]
     metadata = {
         "model": args.model,

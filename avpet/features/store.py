@@ -26,7 +26,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load, save
 
 from ..errors import MediaError
-from ..outputs import atomic_file, utf8_name
+from ..outputs import atomic_file, file_lock, utf8_name
 
 FORMAT = "avpet-features-v2"
 INDEX = "index.csv"
@@ -96,6 +96,10 @@ class Index:
     video (at most once per ``every`` seconds; :meth:`flush` at the end), so a killed run loses at
     most that much of its record and a rerun redoes only those videos.
 
+    Writers merge: :meth:`flush` rereads the file under ``index.csv.lock`` and replaces only the
+    rows this object recorded, so processes writing one index at once (two runs, or the ranks of
+    a distributed run) keep every row.
+
     ``status`` is ``done`` or ``error``; ``output`` is relative to ``DIR``. The CSV reads with
     ``pandas.read_csv`` or ``pyarrow.csv.read_csv``.
     """
@@ -105,10 +109,14 @@ class Index:
         self.path = self.folder / INDEX
         self.every = every
         self._written = -math.inf
-        self.rows: dict[str, dict[str, str]] = {}
-        if self.path.is_file():
-            with open(self.path, newline="", encoding="utf-8") as file:
-                self.rows = {row["path"]: row for row in csv.DictReader(file)}
+        self._recorded: dict[str, dict[str, str]] = {}
+        self.rows = self._read()
+
+    def _read(self) -> dict[str, dict[str, str]]:
+        if not self.path.is_file():
+            return {}
+        with open(self.path, newline="", encoding="utf-8") as file:
+            return {row["path"]: row for row in csv.DictReader(file)}
 
     def done(self, path: str, model: str) -> bool:
         """Whether ``path`` was extracted by ``model`` and its output is still there."""
@@ -126,16 +134,18 @@ class Index:
     def record(self, **row: object) -> None:
         """Add or replace the row of ``row["path"]``; rewrite the file if ``every`` s passed."""
         cells = {c: "" if row.get(c) is None else str(row[c]) for c in COLUMNS}
-        self.rows[cells["path"]] = cells
+        self.rows[cells["path"]] = self._recorded[cells["path"]] = cells
         if time.monotonic() - self._written >= self.every:
             self.flush()
 
     def flush(self) -> None:
-        """Rewrite the file atomically with every row."""
+        """Rewrite the file atomically: the rows on disk now, with this object's rows over them."""
         self._written = time.monotonic()
-        text = io.StringIO()
-        writer = csv.DictWriter(text, fieldnames=COLUMNS, lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(self.rows.values())
-        with atomic_file(self.path, overwrite=True) as tmp:
-            tmp.write_text(text.getvalue(), encoding="utf-8", errors="backslashreplace")
+        with file_lock(self.path.with_name(INDEX + ".lock")):
+            self.rows = {**self._read(), **self._recorded}
+            text = io.StringIO()
+            writer = csv.DictWriter(text, fieldnames=COLUMNS, lineterminator="\n")
+            writer.writeheader()
+            writer.writerows(self.rows.values())
+            with atomic_file(self.path, overwrite=True) as tmp:
+                tmp.write_text(text.getvalue(), encoding="utf-8", errors="backslashreplace")

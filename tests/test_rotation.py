@@ -10,12 +10,12 @@ import av
 import numpy as np
 import pytest
 import torch
+from conftest import REPO_ROOT
 
 from avpet.data import create_transform, load_sample, open_media, probe, resolve_data_config
 from avpet.features import extract_features
 from avpet.sync import SyncScorer
 from avpet.sync.fix import write_aligned
-from conftest import REPO_ROOT
 
 GRID_CLIP = "grid_s1/video/bbaf2n.mp4"
 SYNC_WEIGHTS = f"local-dir:{REPO_ROOT / 'hub' / 'avpet_small_mid_lowrank.sync_grid_s1'}"

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from .data.config import check_box
@@ -112,3 +113,15 @@ def _pretrained_value(text: str) -> bool | str:
 
 def _is_int(text: str) -> bool:
     return text.lstrip("-").isdigit()
+
+
+def warn_if_random(command: str, model: str, pretrained: bool | str) -> None:
+    """A loud stderr line when ``command`` runs ``model`` on random weights (no tag, no
+    ``--pretrained``): its offsets, neighbours or features mean nothing learned."""
+    if not pretrained:
+        print(
+            f"avpet {command}: warning: {model} has RANDOM weights (no NAME.TAG, no --pretrained)"
+            "; its results mean nothing learned (avpet list --pretrained names trained ones)",
+            file=sys.stderr,
+            flush=True,
+        )

@@ -131,8 +131,10 @@ def _temporary_name(path: Path) -> Path:
 
 
 def _occupied(path: Path) -> bool:
-    """An existing file, or a folder with something in it."""
-    return path.is_dir() and any(path.iterdir()) or (path.exists() and not path.is_dir())
+    """An existing file, or a folder with something in it (other than a lock file)."""
+    if path.is_dir():
+        return any(p.name != LOCK_NAME for p in path.iterdir())
+    return path.exists()
 
 
 def remove(path: Path) -> None:

@@ -6,7 +6,9 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
+import av
 import pytest
 import torch
 import torch.nn.functional as F
@@ -227,3 +229,51 @@ def test_eval_sync_model_against_the_training_free_baseline(data_dir):
     assert model["offset_acc_whole"] >= 0.9 > baseline["offset_acc_whole"]
     assert model["auroc_shift3"] > baseline["auroc_shift3"]
     assert 0 < model["seconds_per_clip"] < 30
+
+
+def _no_face(path: Path, seconds: int = 4) -> Path:
+    """A test pattern with a beeping tone, 25 fps, 360x288 (GRID's size: the crop applies)."""
+    video_in = av.open(f"testsrc2=size=360x288:rate=25:duration={seconds}", format="lavfi")
+    audio_in = av.open(
+        f"sine=frequency=440:beep_factor=4:sample_rate=16000:duration={seconds}", format="lavfi"
+    )
+    with av.open(str(path), "w") as out:
+        video = out.add_stream("libx264", rate=25)
+        video.width, video.height, video.pix_fmt = 360, 288, "yuv420p"
+        audio = out.add_stream("aac", rate=16000, layout="mono")
+        for frame in video_in.decode(video=0):
+            out.mux(video.encode(frame.reformat(format="yuv420p")))
+        out.mux(video.encode())
+        for frame in audio_in.decode(audio=0):
+            frame.pts = None
+            out.mux(audio.encode(frame))
+        out.mux(audio.encode())
+    return path
+
+
+def test_fix_writes_only_a_reliable_estimate(moved, tmp_path):
+    """A video without a face: its estimate is marked unreliable in text and JSON, --fix
+    refuses naming the confidence, --force writes it; a reliable one is written; a format
+    --fix cannot write is refused before the file is scored."""
+    pattern = _no_face(tmp_path / "pattern.mp4")
+    base = [sys.executable, "-m", "avpet.cli", "sync", f"--pretrained={SYNC_WEIGHTS}"]
+    out = tmp_path / "fixed.mp4"
+    refused = subprocess.run(
+        [*base, str(pattern), "--fix", str(out)], capture_output=True, text=True
+    )
+    assert refused.returncode == 3 and not out.exists()
+    assert "UNRELIABLE" in refused.stdout
+    assert "unreliable (confidence" in refused.stderr and "--force" in refused.stderr
+    forced = [*base, str(pattern), "--fix", str(out), "--force", "--json"]
+    done = subprocess.run(forced, capture_output=True, text=True)
+    assert done.returncode == 0 and out.is_file(), done.stderr
+    result = json.loads(done.stdout.splitlines()[0])
+    assert result["reliable"] is False and result["doubt"]
+    assert "forced" in done.stdout
+    _, late, _ = moved
+    good = subprocess.run([*base, str(late), "--fix", str(tmp_path / "good.mp4")],
+                          capture_output=True, text=True)  # fmt: skip
+    assert good.returncode == 0 and "UNRELIABLE" not in good.stdout, good.stderr
+    avi = subprocess.run([*base, str(late), "--fix", str(tmp_path / "x.avi")],
+                         capture_output=True, text=True)  # fmt: skip
+    assert avi.returncode == 3 and "--fix" in avi.stderr and "offset" not in avi.stdout

@@ -218,6 +218,7 @@ def chance(train_clips: Sequence[GridClip], n_test: int) -> dict[str, float]:
 
 
 HELP = "GRID word probes and audio-video retrieval"
+PROBES = True  # takes --level, --all-levels, --probe-c
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -240,9 +241,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_roi_box_argument(parser, "use the pretraining's crop")
     parser.add_argument(
         "--backend",
-        choices=("auto", "decord", "pyav"),
+        choices=("pyav", "decord", "auto"),
         default="pyav",
-        help="video decoder (default pyav: fastest for reading a few clips per file)",
+        help="video decoder: pyav (the default: fastest for reading a few clips per file), "
+        "decord, or auto (decord, PyAV where decord fails)",
     )
     parser.add_argument(
         "--plot", type=Path, help="write the test audio-video similarity matrix as PNG here"

@@ -19,9 +19,9 @@ import torch
 from tqdm import tqdm
 
 from . import __version__
-from .arguments import add_pretrained_argument, add_roi_argument, parse_roi
+from .arguments import add_pretrained_argument, add_roi_argument, parse_roi, warn_if_random
 from .config import to_dict
-from .data.sources import find_media
+from .data.sources import check_distinct_names, find_media
 from .data.stream import Coverage
 from .errors import ConfigError, MediaError
 from .features import ExtractCfg, prepare
@@ -66,12 +66,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="on an unusable video: stop with an error, or record it in the index and go on",
     )
     parser.add_argument("--overwrite", action="store_true", help="redo videos already done")
-    parser.add_argument("--seed", type=int, default=0, help="seed of a randomly initialised model")
+    parser.add_argument(
+        "--seed",
+        type=int,
+        help="seed of a randomly initialised model (default 0); giving it says random weights "
+        "are meant, which silences their warning",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     """``avpet extract``: write each video's features under ``--out`` and list them in the index."""
-    torch.manual_seed(args.seed)
+    torch.manual_seed(args.seed or 0)
     cfg = ExtractCfg(
         coverage=Coverage(args.clip_stride, args.num_clips, args.start, args.end),
         batch_size=args.batch_size,
@@ -84,10 +89,13 @@ def run(args: argparse.Namespace) -> int:
     if not swallowed + args.paths:
         raise ConfigError("give at least one PATH (a media file, folder, glob or manifest)")
     sources = find_media(swallowed + args.paths)
+    check_distinct_names(sources)
     inputs = [*swallowed, *args.paths, *(s.path for s in sources)]
     check_output(args.out, inputs, overwrite=True, folder=True)  # never over a video or a file
     _check_models(Index(args.out), args)  # before any work, and again under the lock
     pretrained = weights_request(args.model, args.pretrained)  # NAME.TAG loads its weights
+    if args.seed is None:  # a seed says a random model is meant
+        warn_if_random("extract", args.model, pretrained)
     model, transform, cfg = prepare(args.model, pretrained, roi, cfg, backend=args.backend)
     waiting = f"avpet extract: another run is writing to {args.out}; waiting for it to finish"
     with folder_lock(args.out, waiting):  # a second run into --out takes its turn, then resumes

@@ -31,12 +31,12 @@ PATTERNS = ("testsrc2", "testsrc", "smptebars", "mandelbrot", "life", "cellauto"
 SOUNDS = ("sine=frequency={f}:beep_factor=4", "anoisesrc=color=pink:amplitude=0.3")
 
 
-def no_face_videos(folder: Path, seconds: int = 4) -> list[Path]:
+def no_face_videos(folder: Path, sounds: int = len(SOUNDS), seconds: int = 4) -> list[Path]:
     """One video per pattern and sound: a test pattern at 25 fps, 360x288, with a tone or
     noise at 16 kHz (H.264 + AAC)."""
     paths = []
     for i, pattern in enumerate(PATTERNS):
-        for j, sound in enumerate(SOUNDS):
+        for j, sound in enumerate(SOUNDS[:sounds]):
             path = folder / f"{pattern}_{j}.mp4"
             size = "" if pattern == "cellauto" else ":size=360x288"
             video_in = av.open(f"{pattern}=rate=25{size}:duration={seconds}", format="lavfi")
@@ -63,10 +63,14 @@ def main() -> None:
     parser.add_argument("data", type=Path, help="GRID speaker folder (video/, align/)")
     parser.add_argument("--pretrained", default=True)
     parser.add_argument("--window", type=float, default=2.0, help="avpet sync's --window")
+    parser.add_argument("--limit", type=int, help="N validation clips (a fixed pick)")
+    parser.add_argument(
+        "--sounds", type=int, default=len(SOUNDS), help="sounds per face-less pattern (2)"
+    )
     args = parser.parse_args()
     k = 15
     options = argparse.Namespace(
-        data=args.data, split=0.8, clips="validation", limit=None, search=k
+        data=args.data, split=0.8, clips="validation", limit=args.limit, search=k
     )
     scorer = SyncScorer(pretrained=args.pretrained, search=2 * k, window=args.window)
     clips = sync_clips(options)
@@ -82,7 +86,7 @@ def main() -> None:
         result = scorer.result(moved(signal, other, k, 0))
         swapped.append((result.confidence, windows_agree(result)))
     with tempfile.TemporaryDirectory() as folder:
-        videos = no_face_videos(Path(folder))
+        videos = no_face_videos(Path(folder), args.sounds)
         for roi in ("auto", "none"):
             plain = SyncScorer(pretrained=args.pretrained, roi=roi, search=k, window=args.window)
             for video in videos:

@@ -15,13 +15,12 @@ import sys
 
 from .arguments import split_pretrained
 from .config import to_dict
-from .errors import AvpetError, report
+from .errors import AvpetError, interrupted, report
 from .factory import create_model
 from .registry import list_models, split_model_name
 
 # model-name prefix -> family (every registered name starts with one; a test checks both ways)
 FAMILIES = {"avpet": "AVBERT", "vatt": "VATT", "mmv": "MMV"}
-EXIT_INTERRUPTED = 130  # 128 + SIGINT, what a shell reports for Ctrl-C
 
 # name -> (module, one-line help); modules listed here must exist.
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -101,12 +100,8 @@ def main(argv: list[str] | None = None) -> int:
         return args.run(args)
     except AvpetError as error:
         return report(f"avpet {args.command}", error)
-    except KeyboardInterrupt:  # outputs are atomic: each is complete or absent
-        print(
-            f"avpet {args.command}: interrupted; finished outputs are kept, a rerun goes on",
-            file=sys.stderr,
-        )
-        return EXIT_INTERRUPTED
+    except KeyboardInterrupt:
+        return interrupted(f"avpet {args.command}")
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -134,6 +135,7 @@ def _extract(sources, model, transform, cfg, pretrained, args: argparse.Namespac
                 )
                 if args.on_error == "raise":
                     raise result
+                tqdm.write(f"avpet extract: skipped {result}", file=sys.stderr)
                 failed += 1
             else:
                 save_features(replace(result, metadata=metadata), args.out / output)

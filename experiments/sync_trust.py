@@ -38,17 +38,17 @@ def no_face_videos(folder: Path, sounds: int = len(SOUNDS), seconds: int = 4) ->
     for i, pattern in enumerate(PATTERNS):
         for j, sound in enumerate(SOUNDS[:sounds]):
             path = folder / f"{pattern}_{j}.mp4"
-            size = "" if pattern == "cellauto" else ":size=360x288"
-            video_in = av.open(f"{pattern}=rate=25{size}:duration={seconds}", format="lavfi")
+            video_in = av.open(f"{pattern}=rate=25:size=360x288", format="lavfi")
             tone = sound.format(f=220 + 110 * i)
             audio_in = av.open(f"{tone}:sample_rate=16000:duration={seconds}", format="lavfi")
             with av.open(str(path), "w") as out:
                 video = out.add_stream("libx264", rate=25)
                 video.width, video.height, video.pix_fmt = 360, 288, "yuv420p"
                 sound_out = out.add_stream("aac", rate=16000, layout="mono")
-                for frame in video_in.decode(video=0):
-                    frame = frame.reformat(width=360, height=288, format="yuv420p")
-                    out.mux(video.encode(frame))
+                for count, frame in enumerate(video_in.decode(video=0)):
+                    if count == 25 * seconds:  # not every source has a duration option
+                        break
+                    out.mux(video.encode(frame.reformat(format="yuv420p")))
                 out.mux(video.encode())
                 for frame in audio_in.decode(audio=0):
                     frame.pts = None
@@ -72,6 +72,8 @@ def main() -> None:
     options = argparse.Namespace(
         data=args.data, split=0.8, clips="validation", limit=args.limit, search=k
     )
+    folder = tempfile.TemporaryDirectory()
+    videos = no_face_videos(Path(folder.name), args.sounds)  # first: a mistake shows at once
     scorer = SyncScorer(pretrained=args.pretrained, search=2 * k, window=args.window)
     clips = sync_clips(options)
     signals = [scorer.embed(clip.video) for clip in clips]
@@ -85,13 +87,12 @@ def main() -> None:
         other = signals[(i + 1) % len(signals)].audio
         result = scorer.result(moved(signal, other, k, 0))
         swapped.append((result.confidence, windows_agree(result)))
-    with tempfile.TemporaryDirectory() as folder:
-        videos = no_face_videos(Path(folder), args.sounds)
-        for roi in ("auto", "none"):
-            plain = SyncScorer(pretrained=args.pretrained, roi=roi, search=k, window=args.window)
-            for video in videos:
-                result = plain(video)
-                no_face.append((result.confidence, windows_agree(result)))
+    for roi in ("auto", "none"):
+        plain = SyncScorer(pretrained=args.pretrained, roi=roi, search=k, window=args.window)
+        for video in videos:
+            result = plain(video)
+            no_face.append((result.confidence, windows_agree(result)))
+    folder.cleanup()
     print(
         f"{len(clips)} validation clips x {2 * k + 1} shifts, {len(swapped)} swapped, "
         f"{len(no_face)} face-less trials ({len(videos)} videos, default crop and --roi none)"

@@ -24,8 +24,7 @@ import argparse
 import tempfile
 from pathlib import Path
 
-import av
-
+from avpet.data.patterns import write_pattern
 from avpet.eval.sync import moved, sync_clips
 from avpet.sync.scorer import SyncScorer
 from avpet.sync.trust import windows_agree
@@ -37,28 +36,17 @@ SOUNDS = ("sine=frequency={f}:beep_factor=4", "anoisesrc=color=pink:amplitude=0.
 def no_face_videos(folder: Path, sounds: int = len(SOUNDS), seconds: int = 4) -> list[Path]:
     """One video per pattern and sound: a test pattern at 25 fps, 360x288, with a tone or
     noise at 16 kHz (H.264 + AAC)."""
-    paths = []
-    for i, pattern in enumerate(PATTERNS):
-        for j, sound in enumerate(SOUNDS[:sounds]):
-            path = folder / f"{pattern}_{j}.mp4"
-            video_in = av.open(f"{pattern}=rate=25:size=360x288", format="lavfi")
-            tone = sound.format(f=220 + 110 * i)
-            audio_in = av.open(f"{tone}:sample_rate=16000:duration={seconds}", format="lavfi")
-            with av.open(str(path), "w") as out:
-                video = out.add_stream("libx264", rate=25)
-                video.width, video.height, video.pix_fmt = 360, 288, "yuv420p"
-                sound_out = out.add_stream("aac", rate=16000, layout="mono")
-                for count, frame in enumerate(video_in.decode(video=0)):
-                    if count == 25 * seconds:  # not every source has a duration option
-                        break
-                    out.mux(video.encode(frame.reformat(format="yuv420p")))
-                out.mux(video.encode())
-                for frame in audio_in.decode(audio=0):
-                    frame.pts = None
-                    out.mux(sound_out.encode(frame))
-                out.mux(sound_out.encode())
-            paths.append(path)
-    return paths
+    return [
+        write_pattern(
+            folder / f"{pattern}_{j}.mp4",
+            seconds,
+            pattern,
+            sound.format(f=220 + 110 * i),
+            size=(360, 288),
+        )
+        for i, pattern in enumerate(PATTERNS)
+        for j, sound in enumerate(SOUNDS[:sounds])
+    ]
 
 
 def main() -> None:

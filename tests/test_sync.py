@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import av
 import pytest
@@ -14,6 +13,7 @@ import torch
 import torch.nn.functional as F
 from conftest import REPO_ROOT, concatenate
 
+from avpet.data.patterns import write_pattern
 from avpet.errors import ConfigError, MediaError
 from avpet.sync import SyncScorer
 from avpet.sync.fix import ffmpeg_command, write_aligned
@@ -145,7 +145,6 @@ def test_bad_files_get_one_error_each(scorer, data_dir, tmp_path):
 
 def _write_video(path, frames: int) -> None:
     """A tiny 25-fps H.264 + AAC file of ``frames`` frames (PyAV)."""
-    import av
     import numpy as np
 
     with av.open(str(path), "w") as out:
@@ -231,31 +230,13 @@ def test_eval_sync_model_against_the_training_free_baseline(data_dir):
     assert 0 < model["seconds_per_clip"] < 30
 
 
-def _no_face(path: Path, seconds: int = 4) -> Path:
-    """A test pattern with a beeping tone, 25 fps, 360x288 (GRID's size: the crop applies)."""
-    video_in = av.open(f"testsrc2=size=360x288:rate=25:duration={seconds}", format="lavfi")
-    audio_in = av.open(
-        f"sine=frequency=440:beep_factor=4:sample_rate=16000:duration={seconds}", format="lavfi"
-    )
-    with av.open(str(path), "w") as out:
-        video = out.add_stream("libx264", rate=25)
-        video.width, video.height, video.pix_fmt = 360, 288, "yuv420p"
-        audio = out.add_stream("aac", rate=16000, layout="mono")
-        for frame in video_in.decode(video=0):
-            out.mux(video.encode(frame.reformat(format="yuv420p")))
-        out.mux(video.encode())
-        for frame in audio_in.decode(audio=0):
-            frame.pts = None
-            out.mux(audio.encode(frame))
-        out.mux(audio.encode())
-    return path
-
-
 def test_fix_writes_only_a_reliable_estimate(moved, tmp_path):
     """A video without a face: its estimate is marked unreliable in text and JSON, --fix
     refuses naming the confidence, --force writes it; a reliable one is written; a format
     --fix cannot write is refused before the file is scored."""
-    pattern = _no_face(tmp_path / "pattern.mp4")
+    pattern = write_pattern(  # no face: GRID's frame size, so the default crop applies
+        tmp_path / "pattern.mp4", 4, sound="sine=frequency=440:beep_factor=4", size=(360, 288)
+    )
     base = [sys.executable, "-m", "avpet.cli", "sync", f"--pretrained={SYNC_WEIGHTS}"]
     out = tmp_path / "fixed.mp4"
     refused = subprocess.run(

@@ -141,3 +141,36 @@ def test_a_random_model_is_named_loudly(unseen, tmp_path, capsys):
     argv = ["index", str(unseen[0]), "--model", "avpet_small_mid_lowrank", "--roi", "none"]
     assert main([*argv, "--out", str(tmp_path / "i")]) == 0
     assert "RANDOM weights" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_two_updates_of_one_index_at_once_keep_every_video(unseen, tmp_path):
+    import subprocess
+    import sys
+
+    from avpet.search.index import ClipIndex
+
+    index = tmp_path / "index"
+    runs = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "avpet",
+                "index",
+                *map(str, videos),
+                *MODEL,
+                "--out",
+                str(index),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for videos in (unseen[:2], unseen[1:3])
+    ]
+    outputs = [run.communicate(timeout=600) for run in runs]
+    assert [run.returncode for run in runs] == [0, 0], outputs
+    assert sorted(ClipIndex.load(index).videos) == sorted(map(str, unseen[:3]))
+    summaries = " ".join(out for out, _ in outputs)
+    assert "1 unchanged" in summaries  # the shared video was embedded once

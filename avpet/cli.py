@@ -1,8 +1,9 @@
-"""The ``avpet`` command line: ``info``, ``extract``, ``eval``, ``cache``, ``pretrain``,
-``push``, ``convert-official``, ``plot-metrics``, and ``avpet --version``.
+"""The ``avpet`` command line: the subcommands of :data:`COMMANDS` and ``avpet --version``.
 
 Each subcommand lives in the module that does its work; that module exposes
-``add_arguments(parser)`` and ``run(args) -> int``. This file only wires them together.
+``add_arguments(parser)`` and ``run(args) -> int``. This file only wires them together (the
+arguments several commands share are in :mod:`avpet.arguments`). Exit status: 0 done, 2 a bad
+command line, 3 a handled error (:mod:`avpet.errors`), 130 interrupted (Ctrl-C).
 """
 
 from __future__ import annotations
@@ -12,108 +13,34 @@ import importlib
 import json
 import sys
 
+from .arguments import split_pretrained
 from .config import to_dict
-from .errors import AvpetError, ConfigError, report
+from .errors import AvpetError, interrupted, report
 from .factory import create_model
 from .registry import list_models, split_model_name
 
-SOURCE_PREFIXES = ("hf-hub:", "local-dir:")
+# model-name prefix -> family (every registered name starts with one; a test checks both ways)
+FAMILIES = {"avpet": "AVBERT", "vatt": "VATT", "mmv": "MMV"}
 
 # name -> (module, one-line help); modules listed here must exist.
-_COMMANDS: dict[str, tuple[str, str]] = {
+COMMANDS: dict[str, tuple[str, str]] = {
+    "list": ("avpet.listing", "list the architectures and their pretrained tags"),
     "info": ("avpet.cli", "show a model's input spec, pretrained tags and parameter counts"),
-    "eval": ("avpet.eval.cli", "frozen-feature benchmarks on real data: GRID words, FSDD digits"),
     "extract": ("avpet.extract", "save a model's features of videos as safetensors"),
+    "sync": ("avpet.sync.cli", "measure how far a video's sound is off its picture (frames)"),
+    "index": ("avpet.search.indexing", "embed a collection of videos for avpet search"),
+    "search": ("avpet.search.query", "find the clips a sound (or a picture) belongs to"),
+    "eval": ("avpet.eval.cli", "frozen-feature benchmarks on real data: GRID words, FSDD, sync"),
     "cache": ("avpet.data.cache", "decode videos once into a clip file that pretraining reads"),
     "shard": ("avpet.data.shards", "pack videos into tar shards that pretraining streams"),
     "pretrain": ("avpet.pretrain.cli", "pretrain a backbone (config JSON + section.field=value)"),
     "push": ("avpet.hub.push", "publish a pretraining run or a hub repo folder to the Hub"),
-    "index": ("avpet.search.indexing", "embed a collection of videos for avpet search"),
-    "search": ("avpet.search.query", "find the clips a sound (or a picture) belongs to"),
-    "sync": ("avpet.sync.cli", "measure how far a video's sound is off its picture (frames)"),
     "convert-official": (
         "avpet.convert",
-        "convert the authors' AVBERT, VATT or MMV weights to a hub repo",
+        "convert official AVBERT, VATT or MMV weights to a hub repo",
     ),
     "plot-metrics": ("avpet.plots", "draw a pretraining run's loss curves (metrics.jsonl) as PNG"),
 }
-
-
-def add_pretrained_argument(parser: argparse.ArgumentParser) -> None:
-    """``--pretrained`` / ``--pretrained=SOURCE``, shared by the commands that build a model
-    (:func:`avpet.hub.weights_request` says what a tagged ``--model`` loads without it)."""
-    parser.add_argument(
-        "--pretrained",
-        type=_pretrained_value,
-        default=False,
-        metavar="SOURCE",
-        help="load weights: --pretrained alone loads the tag's own (NAME.TAG loads them anyway); "
-        "--pretrained=SOURCE loads hf-hub:ORG/REPO[@REV], local-dir:DIR or FILE.safetensors",
-    )
-
-
-def add_roi_argument(parser: argparse.ArgumentParser) -> None:
-    """``--roi``, shared by the commands that embed videos (read it with :func:`parse_roi`)."""
-    parser.add_argument(
-        "--roi",
-        nargs="+",
-        metavar="ROI",
-        help="crop: none, face (pip install 'avpet[face]') or TOP BOTTOM LEFT RIGHT source pixels "
-        "(default: the crop the weights record, only on frames of the size it refers to)",
-    )
-
-
-def parse_roi(values: list[str] | None) -> tuple[tuple[int, int, int, int] | str, list[str]]:
-    """``--roi`` → (``"auto"``, ``"none"``, ``"face"`` or a box; the PATHs it swallowed, since
-    ``--roi none a.mp4`` reads ``a.mp4`` as one more value)."""
-    if values is None:
-        return "auto", []
-    if values[0] in ("none", "face"):
-        return values[0], values[1:]
-    try:
-        box = tuple(int(v) for v in values[:4])
-    except ValueError:
-        box = ()
-    if len(box) != 4:
-        raise ConfigError(f"--roi is none, face or TOP BOTTOM LEFT RIGHT, got {' '.join(values)}")
-    return box, values[4:]
-
-
-def add_roi_box_argument(parser: argparse.ArgumentParser, purpose: str) -> None:
-    """``--roi TOP BOTTOM LEFT RIGHT``: a crop box only (``avpet cache``, ``avpet eval grid``:
-    what they record or compare is a box), read as a list of four ints or ``None``."""
-    parser.add_argument(
-        "--roi",
-        type=int,
-        nargs=4,
-        metavar=("TOP", "BOTTOM", "LEFT", "RIGHT"),
-        help=f"crop source pixels before resizing ({purpose})",
-    )
-
-
-def split_pretrained(argv: list[str]) -> list[str]:
-    """Make every ``--pretrained`` explicit, so it never takes a following video path.
-
-    A bare ``--pretrained`` becomes ``--pretrained=true``, unless the next token can only be a
-    weights source (``hf-hub:...``, ``local-dir:...``, ``*.safetensors``): that is its value.
-    """
-    out, i = [], 0
-    while i < len(argv):
-        token = argv[i]
-        if token == "--pretrained":
-            following = argv[i + 1] if i + 1 < len(argv) else ""
-            if following.startswith(SOURCE_PREFIXES) or following.endswith(".safetensors"):
-                out.append(f"--pretrained={following}")
-                i += 2
-                continue
-            token = "--pretrained=true"
-        out.append(token)
-        i += 1
-    return out
-
-
-def _pretrained_value(text: str) -> bool | str:
-    return True if text == "true" else text
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -150,11 +77,13 @@ def build_parser() -> argparse.ArgumentParser:
     from . import __version__
 
     parser = argparse.ArgumentParser(
-        prog="avpet", description="Audio-visual Transformers: inspect, extract, evaluate, convert."
+        prog="avpet",
+        description=f"Audio-visual Transformers ({', '.join(FAMILIES.values())}) by name. "
+        f"Commands: {', '.join(COMMANDS)}; 'avpet COMMAND --help' says more.",
     )
     parser.add_argument("--version", action="version", version=f"avpet {__version__}")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name, (module_name, help_text) in _COMMANDS.items():
+    for name, (module_name, help_text) in COMMANDS.items():
         module = (
             sys.modules[__name__]
             if module_name == __name__
@@ -177,6 +106,8 @@ def main(argv: list[str] | None = None) -> int:
         return args.run(args)
     except AvpetError as error:
         return report(f"avpet {args.command}", error)
+    except KeyboardInterrupt:
+        return interrupted(f"avpet {args.command}")
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ from pathlib import Path
 
 EXIT_USAGE = 2  # argparse's code for a bad command line
 EXIT_ERROR = 3  # a handled AvpetError: bad input, data, config or output
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, what a shell reports for Ctrl-C
 
 
 class AvpetError(Exception):
@@ -65,3 +66,10 @@ def report(prog: str, error: AvpetError) -> int:
     :data:`EXIT_ERROR`, the exit status of a command stopped by a handled error."""
     print(f"{prog}: error: {error}", file=sys.stderr)
     return EXIT_ERROR
+
+
+def interrupted(prog: str) -> int:
+    """Print the one line a Ctrl-C ends a command with (outputs are atomic: each finished one
+    is whole, an unfinished one absent); returns :data:`EXIT_INTERRUPTED`."""
+    print(f"{prog}: interrupted; finished outputs are kept, a rerun goes on", file=sys.stderr)
+    return EXIT_INTERRUPTED

@@ -15,8 +15,10 @@ Under ``torchrun`` (``RANK`` and ``WORLD_SIZE`` set, on one node or many) each r
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import sys
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -25,16 +27,16 @@ import torch
 from tqdm import tqdm
 
 from . import __version__, ranks
-from .cli import add_pretrained_argument, add_roi_argument, parse_roi
+from .arguments import add_pretrained_argument, add_roi_argument, parse_roi, warn_if_random
 from .config import to_dict
-from .data.sources import find_media
+from .data.sources import check_distinct_names, find_media
 from .data.stream import Coverage
 from .errors import ConfigError, MediaError
 from .features import ExtractCfg, prepare
 from .features.pipeline import run as run_pipeline
 from .features.store import INDEX, Index, merge_index_parts, save_features
 from .hub.sources import weights_request
-from .outputs import check_output
+from .outputs import check_output, folder_lock
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -72,18 +74,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="on an unusable video: stop with an error, or record it in the index and go on",
     )
     parser.add_argument("--overwrite", action="store_true", help="redo videos already done")
-    parser.add_argument("--seed", type=int, default=0, help="seed of a randomly initialised model")
+    parser.add_argument(
+        "--seed",
+        type=int,
+        help="seed of a randomly initialised model (default 0); giving it says random weights "
+        "are meant, which silences their warning",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     """``avpet extract``: write each video's features under ``--out`` and list them in the index
     (this rank's share of them under torchrun)."""
     with ranks.process_group(ranks.from_env()) as where:
-        return _extract(args, where)
+        return _prepare_and_extract(args, where)
 
 
-def _extract(args: argparse.Namespace, where: ranks.Ranks) -> int:
-    torch.manual_seed(args.seed)
+def _prepare_and_extract(args: argparse.Namespace, where: ranks.Ranks) -> int:
+    torch.manual_seed(args.seed or 0)
     if where.world > 1 and args.device == "cuda":
         args.device = f"cuda:{where.local_rank}"
     if where.world > 1 and args.threads is None:  # the node's cores shared by its ranks
@@ -100,19 +107,39 @@ def _extract(args: argparse.Namespace, where: ranks.Ranks) -> int:
     if not swallowed + args.paths:
         raise ConfigError("give at least one PATH (a media file, folder, glob or manifest)")
     sources = find_media(swallowed + args.paths)
+    check_distinct_names(sources)
     inputs = [*swallowed, *args.paths, *(s.path for s in sources)]
     check_output(args.out, inputs, overwrite=True, folder=True)  # never over a video or a file
-    if where.is_main:
-        merge_index_parts(args.out)  # what a killed distributed run recorded
-    ranks.barrier()
-    index = Index(args.out, rank=where.rank if where.world > 1 else None)
+    _check_models(Index(args.out), args)  # before any work, and again under the lock
+    pretrained = weights_request(args.model, args.pretrained)  # NAME.TAG loads its weights
+    if args.seed is None and where.is_main:  # a seed says a random model is meant
+        warn_if_random("extract", args.model, pretrained)
+    model, transform, cfg = prepare(args.model, pretrained, roi, cfg, backend=args.backend)
+    # Another run into --out takes its turn, then resumes; under torchrun rank 0 holds the lock
+    # for all ranks (they split the videos and write index parts that rank 0 merges).
+    waiting = f"avpet extract: another run is writing to {args.out}; waiting for it to finish"
+    lock = folder_lock(args.out, waiting) if where.is_main else contextlib.nullcontext()
+    with lock:
+        if where.is_main:
+            merge_index_parts(args.out)  # what a killed distributed run recorded
+        ranks.barrier()
+        return _extract(sources, model, transform, cfg, pretrained, args, where)
+
+
+def _check_models(index: Index, args: argparse.Namespace) -> None:
     if not args.overwrite and index.models() - {args.model}:
         raise ConfigError(
             f"{args.out / INDEX} lists features of {sorted(index.models())}; use another --out "
             "or --overwrite"
         )
-    pretrained = weights_request(args.model, args.pretrained)  # NAME.TAG loads its weights
-    model, transform, cfg = prepare(args.model, pretrained, roi, cfg, backend=args.backend)
+
+
+def _extract(
+    sources, model, transform, cfg, pretrained, args: argparse.Namespace, where: ranks.Ranks
+) -> int:
+    """Extract what ``--out``'s index does not list as done (rank 0 holds the lock)."""
+    index = Index(args.out, rank=where.rank if where.world > 1 else None)
+    _check_models(index, args)
     todo = [s for s in sources if args.overwrite or not index.done(s.path, args.model)]
     todo = todo[where.rank :: where.world]
     metadata = {
@@ -134,6 +161,7 @@ def _extract(args: argparse.Namespace, where: ranks.Ranks) -> int:
                 )
                 if args.on_error == "raise":
                     raise result
+                tqdm.write(f"avpet extract: skipped {result}", file=sys.stderr)
                 failed += 1
             else:
                 save_features(replace(result, metadata=metadata), args.out / output)

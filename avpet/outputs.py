@@ -6,6 +6,8 @@ an error leaves either the complete new output or none of it (the temporary is r
 ``overwrite`` the move itself refuses an existing destination (``os.link`` for files, ``os.rename``
 onto a non-empty folder), so of two runs writing one output at the same time exactly one succeeds.
 Every failure is an :class:`~avpet.errors.OutputError` naming the output and the reason.
+:func:`folder_lock` makes two runs that add to one output folder (``avpet extract``, ``avpet
+index``) take turns, so neither loses the other's work and the second skips what the first did.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ import errno
 import os
 import secrets
 import shutil
+import sys
+import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -127,8 +131,10 @@ def _temporary_name(path: Path) -> Path:
 
 
 def _occupied(path: Path) -> bool:
-    """An existing file, or a folder with something in it."""
-    return path.is_dir() and any(path.iterdir()) or (path.exists() and not path.is_dir())
+    """An existing file, or a folder with something in it (other than a lock file)."""
+    if path.is_dir():
+        return any(p.name != LOCK_NAME for p in path.iterdir())
+    return path.exists()
 
 
 def remove(path: Path) -> None:
@@ -156,3 +162,53 @@ def _fsync(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+LOCK_NAME = ".avpet.lock"
+
+
+def folder_lock(folder: str | Path, waiting: str = ""):
+    """:func:`file_lock` on ``folder``'s :data:`LOCK_NAME`: two runs writing one output folder
+    take turns."""
+    return file_lock(Path(folder) / LOCK_NAME, waiting)
+
+
+@contextlib.contextmanager
+def file_lock(path: str | Path, waiting: str = "") -> Iterator[None]:
+    """Hold the lock file ``path`` (created if missing) for the block; a second holder waits,
+    after printing ``waiting`` (if given) to stderr. An OS lock (``flock``): released when the
+    process ends, however it ends. Not re-entrant: lock each file once per process."""
+    path = Path(path)
+    with _failures(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(path, "a+b")  # noqa: SIM115 (closed below)
+    try:
+        if not _lock(handle, block=False):
+            if waiting:
+                print(waiting, file=sys.stderr, flush=True)
+            _lock(handle, block=True)
+        yield
+    finally:
+        handle.close()  # closing releases the lock
+
+
+def _lock(handle, block: bool) -> bool:
+    """Take an exclusive lock on the open file ``handle``; ``False`` if busy and not ``block``."""
+    if os.name == "nt":  # pragma: no cover (no Windows runner here)
+        import msvcrt
+
+        while True:
+            try:
+                msvcrt.locking(handle.fileno(), msvcrt.LK_NBLCK, 1)
+                return True
+            except OSError:
+                if not block:
+                    return False
+                time.sleep(0.2)
+    import fcntl
+
+    try:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | (0 if block else fcntl.LOCK_NB))
+    except BlockingIOError:
+        return False
+    return True

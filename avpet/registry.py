@@ -9,6 +9,7 @@ imports nothing that builds or loads, so every other module can import it.
 
 from __future__ import annotations
 
+import difflib
 import fnmatch
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
@@ -81,7 +82,9 @@ def get_model_entry(name: str) -> ModelEntry:
     """The architecture registered as ``name`` (a tag, if any, is ignored)."""
     arch = split_model_name(name)[0]
     if arch not in _entries:
-        raise ConfigError(f"unknown model {arch!r}; see avpet.list_models()")
+        close = difflib.get_close_matches(arch, list(_entries), n=3, cutoff=0.6)
+        hint = f"did you mean {', '.join(close)}? " if close else ""
+        raise ConfigError(f"unknown model {arch!r}; {hint}avpet list shows them all")
     return _entries[arch]
 
 

@@ -25,9 +25,9 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import av
 import torch
 
+from avpet.data.patterns import write_pattern
 from avpet.data.sources import Source, find_media
 from avpet.data.stream import MediaStream
 from avpet.features import ExtractCfg, prepare
@@ -52,22 +52,9 @@ def synthetic_video(minutes: int, size: str = "640x360") -> Path:
     if path.is_file():
         return path
     path.parent.mkdir(parents=True, exist_ok=True)
-    seconds = minutes * 60
-    video_in = av.open(f"testsrc2=size={size}:rate=25:duration={seconds}", format="lavfi")
-    audio_in = av.open(f"sine=frequency=440:sample_rate=16000:duration={seconds}", format="lavfi")
     partial = path.with_suffix(".partial.mp4")
-    with av.open(str(partial), "w") as out:
-        video = out.add_stream("libx264", rate=25)
-        video.width, video.height = (int(v) for v in size.split("x"))
-        video.pix_fmt, video.options = "yuv420p", {"preset": "ultrafast", "crf": "28"}
-        sound = out.add_stream("aac", rate=16000, layout="mono")
-        for frame in video_in.decode(video=0):
-            out.mux(video.encode(frame.reformat(format="yuv420p")))
-        out.mux(video.encode())
-        for frame in audio_in.decode(audio=0):
-            frame.pts = None
-            out.mux(sound.encode(frame))
-        out.mux(sound.encode())
+    width, height = (int(v) for v in size.split("x"))
+    write_pattern(partial, minutes * 60, size=(width, height))
     partial.replace(path)
     return path
 

@@ -130,26 +130,31 @@ def free_port() -> int:
 
 @pytest.fixture
 def fresh_clone(tmp_path, data_dir) -> Path:
-    """A copy of the repository's files (tracked and new, not ignored) at ``tmp/avpet``, with
-    ``tmp/shared/data`` linking to the real data: docs commands run there as in a fresh clone."""
+    """A copy of the repository's tracked files at ``tmp/avpet`` (what ``git clone`` gives, with
+    their working-tree contents), with ``tmp/shared/data`` linking to the real data: docs
+    commands run there as in a fresh clone, whatever a user's own runs left in the working tree
+    (``features/`` from the README's first command, say). A new file is seen once ``git add``ed."""
+    clone = copy_tracked(REPO_ROOT, tmp_path / "avpet")
+    (tmp_path / "shared").mkdir()
+    (tmp_path / "shared" / "data").symlink_to(data_dir.resolve())
+    return clone
+
+
+def copy_tracked(repo: Path, dest: Path) -> Path:
+    """Copy the files git tracks in ``repo`` (staged ones included, untracked ones never) to
+    ``dest``."""
     import shutil
     import subprocess
 
     listed = subprocess.run(
-        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        check=True,
+        ["git", "ls-files", "-z", "--cached"], cwd=repo, capture_output=True, check=True
     ).stdout.decode()
-    clone = tmp_path / "avpet"
     for name in filter(None, listed.split("\0")):
-        source = REPO_ROOT / name
-        if source.is_file():
-            (clone / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, clone / name)
-    (tmp_path / "shared").mkdir()
-    (tmp_path / "shared" / "data").symlink_to(data_dir.resolve())
-    return clone
+        source = repo / name
+        if source.is_file():  # a tracked file deleted in the working tree stays deleted
+            (dest / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, dest / name)
+    return dest
 
 
 def docs_env(home: Path) -> dict[str, str]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from avpet.data.sources import find_media
+from avpet.data.sources import check_distinct_names, find_media
 from avpet.errors import ConfigError
 
 
@@ -25,16 +25,23 @@ def test_folder_recursive_by_extension_named_relative_to_it(tree):
     assert names(find_media(tree / "a")) == ["b/y.mov", "x.mp4"]
 
 
-def test_files_by_name_and_same_names_never_collide(tree):
-    assert names(find_media([tree / "a" / "x.mp4"])) == ["x.mp4"]
+def test_a_name_depends_only_on_its_own_path_and_a_clash_is_refused(tree):
+    """The issue's case: a file keeps its name whatever else is passed beside it."""
+    alone = names(find_media([tree / "a" / "x.mp4"]))
+    assert alone == names(find_media([tree / "a" / "x.mp4", tree / "a" / "b" / "y.mov"]))[:1]
+    assert alone == ["x.mp4"]
+    assert names(find_media([tree / "a", tree / "c" / "x.mp4"]))[:2] == ["b/y.mov", "x.mp4"]
     both = find_media([tree / "a", tree / "c"])  # two folders, each with an x.mp4
-    assert names(both) == ["a/b/y.mov", "a/x.mp4", "c/x.mp4"]
     assert len({s.path for s in both}) == 3
+    with pytest.raises(ConfigError, match="would both be written as x.mp4"):
+        check_distinct_names(both)
+    check_distinct_names(find_media(tree))  # their common folder: a/x.mp4, c/x.mp4
 
 
 def test_glob_and_duplicates_read_once(tree):
     found = find_media([str(tree / "**" / "*.mp4"), tree / "a" / "x.mp4"])
-    assert names(found) == ["a/x.mp4", "c/x.mp4"]
+    assert names(found) == ["a/x.mp4", "c/x.mp4"]  # relative to the glob's folder, tree
+    assert names(find_media(str(tree / "a" / "*.mp4"))) == ["x.mp4"]
 
 
 def test_manifests(tree):

@@ -24,3 +24,15 @@ def test_docs_build_strict(tmp_path):
     assert "Model card: the avpet AVBERT family" in card and 'href="../hub/' in card
     assert (tmp_path / "walkthrough" / "index.html").is_file()
     assert (tmp_path / "install" / "index.html").is_file()
+
+
+def test_readme_and_install_page_name_every_extra():
+    import tomllib
+
+    extras = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"
+    ]
+    readme, install = (REPO_ROOT / "README.md").read_text(), (REPO_ROOT / "docs" / "install.md")
+    for extra in extras:
+        assert f"`{extra}`" in readme, extra
+        assert f"| `{extra}` |" in install.read_text(), extra

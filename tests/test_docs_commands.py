@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import docs_env
+from conftest import REPO_ROOT, copy_tracked, docs_env
 from hub_server import HubServer
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -140,3 +140,31 @@ def test_page_commands_run_as_written(page, fresh_clone, tmp_path):
             assert done.returncode == 0, (
                 f"{page.name} python block {number}:\n{done.stderr[-3000:]}"
             )
+
+
+def test_a_fresh_clone_holds_what_git_tracks_not_what_a_users_runs_left(tmp_path):
+    """The README's first command writes ``features/`` into the clone; a later docs test must
+    not find it (``--out features/`` would then be an existing output): only tracked files are
+    copied, staged new ones included."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t", "-C", str(repo)]
+    (repo / "README.md").write_text("tracked\n")
+    (repo / "staged.md").write_text("new, added\n")
+    (repo / "features").mkdir()
+    (repo / "features" / "x.safetensors").write_text("a user's output\n")
+    subprocess.run([*git, "init", "-q"], check=True)
+    subprocess.run([*git, "add", "README.md"], check=True)
+    subprocess.run([*git, "commit", "-qm", "first"], check=True)
+    subprocess.run([*git, "add", "staged.md"], check=True)
+    clone = copy_tracked(repo, tmp_path / "clone")
+    assert sorted(p.name for p in clone.rglob("*")) == ["README.md", "staged.md"]
+
+
+def test_ci_runs_both_readme_commands_in_order_in_one_clone():
+    """``.ci/run`` takes the README's first and second commands (whatever they say) and runs
+    them one after the other in one fresh clone."""
+    script = (REPO_ROOT / ".ci" / "run").read_text()
+    assert "git clone" in script and "readme_command 1" in script and "readme_command 2" in script
+    first, second = script.index('bash -c "$first_cmd"'), script.index('bash -c "$test_cmd"')
+    assert script.index('cd "$work/avpet"') < first < second

@@ -75,7 +75,13 @@ def test_cli_baseline_on_a_subset_is_above_chance(data_dir, capsys):
 
 @pytest.mark.slow
 def test_cli_model_prints_json_last_and_plots(data_dir, tmp_path, capsys):
-    args = f"--data {data_dir / 'grid_s1'} --limit 10 --probe-c 1.0 --plot {tmp_path} --json"
+    png = tmp_path / "grid_similarity.png"
+    taken = tmp_path / "taken.png"
+    taken.write_bytes(b"mine")
+    refused = f"--data {data_dir / 'grid_s1'} --plot {taken}"
+    assert main(["eval", "grid", "--model", "avpet_small_late_lowrank", *refused.split()]) == 3
+    assert "--overwrite" in capsys.readouterr().err and taken.read_bytes() == b"mine"
+    args = f"--data {data_dir / 'grid_s1'} --limit 10 --probe-c 1.0 --plot {png} --json"
     rc = main(["eval", "grid", "--model", "avpet_small_late_lowrank", *args.split()])
     assert rc == 0
     out = capsys.readouterr().out.strip().splitlines()
@@ -85,7 +91,7 @@ def test_cli_model_prints_json_last_and_plots(data_dir, tmp_path, capsys):
     assert result["level"] == "unimodal" and result["pretrained"] is False
     assert all(0.0 <= result[k] <= 1.0 for k in expected)
     pytest.importorskip("matplotlib")
-    assert (tmp_path / "grid_similarity.png").read_bytes()[:4] == b"\x89PNG"
+    assert png.read_bytes()[:4] == b"\x89PNG"
 
 
 @pytest.mark.parametrize("name", PEERS)

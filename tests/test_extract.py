@@ -157,7 +157,7 @@ def test_coverage_options_and_crops(data_dir, tmp_path, capsys):
     assert main(["extract", str(other), *tagged, *box]) == 0
     bad = ["--roi", "1", "2", "--out", str(tmp_path / "bad")]
     assert main(["extract", str(other), "--model", MODEL, *bad]) == 3
-    assert "--roi is none, face or TOP BOTTOM LEFT RIGHT" in capsys.readouterr().err
+    assert "--roi 1 2: give 4 numbers (TOP BOTTOM LEFT RIGHT), not 2" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("name", ["vatt_small", "mmv_small_tsm_fac"])
@@ -199,3 +199,45 @@ def test_bf16_autocast_stays_close_to_fp32(data_dir):
             half.features[level].flatten(), value.flatten(), dim=0
         )
         assert cosine > 0.999, level
+
+
+def _extract_process(videos, out, *extra) -> subprocess.Popen:
+    argv = [sys.executable, "-m", "avpet", "extract", *map(str, videos), "--model", MODEL]
+    argv += ["--roi", "none", "--out", str(out), "--workers", "1", "--batch-size", "4", *extra]
+    argv += ["--seed", "0"]  # random weights meant: no warning
+    return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+@pytest.mark.slow
+def test_two_runs_into_one_folder_at_once_keep_every_row_and_work_once(data_dir, tmp_path):
+    """Two runs on overlapping inputs, started together: they take turns (the second says it
+    waits), the index lists every video, and the videos both name are extracted once."""
+    videos = sorted((data_dir / "grid_s1" / "video").glob("*.mp4"))[:6]
+    out = tmp_path / "out"
+    first, second = _extract_process(videos[:4], out), _extract_process(videos[2:], out)
+    results = [run.communicate(timeout=600) for run in (first, second)]
+    assert first.returncode == second.returncode == 0, results
+    index = pd.read_csv(out / "index.csv")
+    assert sorted(index.path) == sorted(map(str, videos))
+    assert (index.status == "done").all()
+    assert sum("waiting for it to finish" in err for _, err in results) == 1
+    summaries = " ".join(stdout for stdout, _ in results)
+    assert "2 already done" in summaries  # the shared two were done by whichever ran first
+
+
+def test_ctrl_c_ends_with_one_line_and_exit_130(data_dir, tmp_path):
+    videos = sorted((data_dir / "grid_s1" / "video").glob("*.mp4"))[:12]
+    out = tmp_path / "out"
+    run = _extract_process(videos, out)
+    deadline = time.monotonic() + 300
+    while not (out / "index.csv").is_file() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    run.send_signal(signal.SIGINT)
+    _, err = run.communicate(timeout=120)
+    assert run.returncode == 130
+    lines = [line for line in err.splitlines() if line.strip() and "avpet extract:" in line]
+    assert lines == ["avpet extract: interrupted; finished outputs are kept, a rerun goes on"]
+    assert "Traceback" not in err
+    assert not list(out.rglob("*.tmp"))
+    for path in out.rglob("*.safetensors"):  # complete or absent
+        avpet.read_features(path)

@@ -14,7 +14,8 @@ import torch
 from hub_server import HubServer, point_huggingface_hub_at
 
 import avpet
-from avpet.cli import build_parser, main, split_pretrained
+from avpet.arguments import split_pretrained
+from avpet.cli import build_parser, main
 from avpet.pretrain.__main__ import main as pretrain_main
 
 ROOT = Path(__file__).resolve().parents[1]

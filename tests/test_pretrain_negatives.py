@@ -113,3 +113,10 @@ def test_central_interval_keeps_at_least_one_candidate():
     candidates = torch.tensor([[False, True, True]])
     assert central_interval(distance, candidates, 0.5).tolist() == [[False, True, True]]
     assert central_interval(distance, candidates, 0.01).sum() >= 1
+
+
+def test_the_config_names_every_sampler():
+    from avpet.pretrain.config import STRATEGIES
+    from avpet.pretrain.negatives import SAMPLERS
+
+    assert sorted(STRATEGIES) == sorted(SAMPLERS)

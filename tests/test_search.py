@@ -98,3 +98,79 @@ def test_bad_queries_and_indexes_are_named(tmp_path, capsys, data_dir):
     argv = ["index", str(data_dir / "media"), "--model", "vatt_base", "--out", str(tmp_path / "i")]
     assert main([*argv, "--clip-stride", "0"]) == 3
     assert "--clip-stride must be positive" in capsys.readouterr().err
+
+
+def test_an_index_records_its_weights_wherever_it_is_searched_from(
+    unseen, tmp_path, capsys, monkeypatch
+):
+    """Built with a relative local-dir: found from another directory, updated with the same
+    weights through an absolute path and without --roi (the recorded crop is reused); a file the
+    crop cannot apply to is named with its reason; a plot is never written over a file."""
+    monkeypatch.chdir(WEIGHTS.parents[1])
+    relative = ["--model", "avpet_small_mid_lowrank.grid_s1",
+                "--pretrained=local-dir:hub/avpet_small_mid_lowrank.grid_s1"]  # fmt: skip
+    index = tmp_path / "index"
+    argv = ["index", str(unseen[0]), *relative, "--roi", "150", "246", "118", "214"]
+    assert main([*argv, "--out", str(index)]) == 0
+    assert "1 video(s) added, 0 unchanged, 0 skipped" in capsys.readouterr().out
+    monkeypatch.chdir(tmp_path)
+    assert main(["index", str(unseen[1]), *MODEL, "--out", str(index), "--json"]) == 0
+    assert _json(capsys)["added"] == 1
+    plot = tmp_path / "taken.png"
+    plot.write_bytes(b"mine")
+    argv = ["search", str(index), "--audio", str(unseen[0]), "--plot", str(plot)]
+    assert main(argv) == 3 and "--overwrite" in capsys.readouterr().err
+    assert plot.read_bytes() == b"mine"
+    assert main(["search", str(index), "--audio", str(unseen[0]), "--json"]) == 0
+    assert Path(_json(capsys)[0]["video"]) == unseen[0]
+
+
+def test_index_refuses_an_output_it_cannot_use_before_any_work(unseen, tmp_path, capsys):
+    taken = tmp_path / "existing.txt"
+    taken.write_text("keep me")
+    assert main(["index", str(unseen[0]), *MODEL, "--out", str(taken)]) == 3
+    assert "is a file" in capsys.readouterr().err and taken.read_text() == "keep me"
+    other = tmp_path / "notes"
+    other.mkdir()
+    (other / "a.txt").write_text("x")
+    assert main(["index", str(unseen[0]), *MODEL, "--out", str(other)]) == 3
+    assert "already exists" in capsys.readouterr().err
+
+
+def test_a_random_model_is_named_loudly(unseen, tmp_path, capsys):
+    argv = ["index", str(unseen[0]), "--model", "avpet_small_mid_lowrank", "--roi", "none"]
+    assert main([*argv, "--out", str(tmp_path / "i")]) == 0
+    assert "RANDOM weights" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_two_updates_of_one_index_at_once_keep_every_video(unseen, tmp_path):
+    import subprocess
+    import sys
+
+    from avpet.search.index import ClipIndex
+
+    index = tmp_path / "index"
+    runs = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "avpet",
+                "index",
+                *map(str, videos),
+                *MODEL,
+                "--out",
+                str(index),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for videos in (unseen[:2], unseen[1:3])
+    ]
+    outputs = [run.communicate(timeout=600) for run in runs]
+    assert [run.returncode for run in runs] == [0, 0], outputs
+    assert sorted(ClipIndex.load(index).videos) == sorted(map(str, unseen[:3]))
+    summaries = " ".join(out for out, _ in outputs)
+    assert "1 unchanged" in summaries  # the shared video was embedded once

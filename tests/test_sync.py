@@ -7,11 +7,13 @@ import json
 import subprocess
 import sys
 
+import av
 import pytest
 import torch
 import torch.nn.functional as F
 from conftest import REPO_ROOT, concatenate
 
+from avpet.data.patterns import write_pattern
 from avpet.errors import ConfigError, MediaError
 from avpet.sync import SyncScorer
 from avpet.sync.fix import ffmpeg_command, write_aligned
@@ -143,7 +145,6 @@ def test_bad_files_get_one_error_each(scorer, data_dir, tmp_path):
 
 def _write_video(path, frames: int) -> None:
     """A tiny 25-fps H.264 + AAC file of ``frames`` frames (PyAV)."""
-    import av
     import numpy as np
 
     with av.open(str(path), "w") as out:
@@ -227,3 +228,33 @@ def test_eval_sync_model_against_the_training_free_baseline(data_dir):
     assert model["offset_acc_whole"] >= 0.9 > baseline["offset_acc_whole"]
     assert model["auroc_shift3"] > baseline["auroc_shift3"]
     assert 0 < model["seconds_per_clip"] < 30
+
+
+def test_fix_writes_only_a_reliable_estimate(moved, tmp_path):
+    """A video without a face: its estimate is marked unreliable in text and JSON, --fix
+    refuses naming the confidence, --force writes it; a reliable one is written; a format
+    --fix cannot write is refused before the file is scored."""
+    pattern = write_pattern(  # no face: GRID's frame size, so the default crop applies
+        tmp_path / "pattern.mp4", 4, sound="sine=frequency=440:beep_factor=4", size=(360, 288)
+    )
+    base = [sys.executable, "-m", "avpet.cli", "sync", f"--pretrained={SYNC_WEIGHTS}"]
+    out = tmp_path / "fixed.mp4"
+    refused = subprocess.run(
+        [*base, str(pattern), "--fix", str(out)], capture_output=True, text=True
+    )
+    assert refused.returncode == 3 and not out.exists()
+    assert "UNRELIABLE" in refused.stdout
+    assert "unreliable (confidence" in refused.stderr and "--force" in refused.stderr
+    forced = [*base, str(pattern), "--fix", str(out), "--force", "--json"]
+    done = subprocess.run(forced, capture_output=True, text=True)
+    assert done.returncode == 0 and out.is_file(), done.stderr
+    result = json.loads(done.stdout.splitlines()[0])
+    assert result["reliable"] is False and result["doubt"]
+    assert "forced" in done.stdout
+    _, late, _ = moved
+    good = subprocess.run([*base, str(late), "--fix", str(tmp_path / "good.mp4")],
+                          capture_output=True, text=True)  # fmt: skip
+    assert good.returncode == 0 and "UNRELIABLE" not in good.stdout, good.stderr
+    avi = subprocess.run([*base, str(late), "--fix", str(tmp_path / "x.avi")],
+                         capture_output=True, text=True)  # fmt: skip
+    assert avi.returncode == 3 and "--fix" in avi.stderr and "offset" not in avi.stdout

@@ -26,7 +26,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 from torch.utils.data import DataLoader, Dataset, Subset
 
-from ..cli import add_roi_box_argument
+from ..arguments import add_roi_box_argument, parse_roi_box
 from ..config import InputSpec, to_dict
 from ..errors import ConfigError
 from ..outputs import atomic_file, check_output, utf8_name
@@ -186,7 +186,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Decode the videos and print where the cache was written."""
-    roi = tuple(args.roi) if args.roi else None
+    roi = parse_roi_box(args.roi)
     path = build_cache(
         args.source,
         args.model,

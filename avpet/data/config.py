@@ -60,9 +60,7 @@ class DataConfig:
     def __post_init__(self):
         check_types(self)
         if self.roi not in (None, "face"):
-            top, bottom, left, right = self.roi
-            if not (0 <= top < bottom and 0 <= left < right):
-                raise ConfigError(f"roi must be (top, bottom, left, right), got {self.roi}")
+            check_box(self.roi)
         lo, hi = self.scale_jitter
         if not 0 < lo <= hi:
             raise ConfigError(f"scale_jitter must satisfy 0 < lo <= hi, got {self.scale_jitter}")
@@ -125,3 +123,19 @@ def _input_spec(source: Any) -> InputSpec:
     if isinstance(cfg, PretrainedCfg):
         return cfg.input
     raise ConfigError(f"cannot resolve a data config from {type(source).__name__}")
+
+
+def check_box(box: tuple[int, ...]) -> tuple[int, int, int, int]:
+    """``box`` if it is a crop ``(top, bottom, left, right)`` in source pixels, else a
+    :class:`ConfigError` saying what is wrong with it (count, sign or order)."""
+    shown = " ".join(map(str, box))
+    if len(box) != 4:
+        raise ConfigError(f"roi {shown}: give 4 numbers (TOP BOTTOM LEFT RIGHT), not {len(box)}")
+    top, bottom, left, right = box
+    if min(box) < 0:
+        raise ConfigError(f"roi {shown}: pixel positions cannot be negative")
+    if top >= bottom:
+        raise ConfigError(f"roi {shown}: TOP ({top}) must be above BOTTOM ({bottom})")
+    if left >= right:
+        raise ConfigError(f"roi {shown}: LEFT ({left}) must be left of RIGHT ({right})")
+    return tuple(box)

@@ -8,6 +8,12 @@ Matroska/WebM files and PyAV for every other container (decord 0.6 seeks to wron
 with packed B-frames, and its older FFmpeg decodes MPEG-1 differently); it also falls back to PyAV
 when decord is missing, fails on the file or does not answer within ``timeout`` seconds.
 
+Frames come out as displayed: a file whose video carries a rotation (the display matrix phones
+write, or an old ``rotate`` tag) has ``MediaInfo.rotation`` (degrees counter-clockwise, a multiple
+of 90), ``width`` and ``height`` of the displayed frame, and both readers turn every frame that
+way (decord 0.6 applies the matrix itself; PyAV's frames are turned here), so crops, face
+detection and frame-size checks see what a player shows. Flips are not applied.
+
 Paths are only ever opened as local files: FFmpeg reads a name such as ``concat:a.mp4|b.mp4``,
 ``subfile,,start,0,end,0,,:x``, ``pipe:0`` or ``http://host/x`` as a protocol, so both decoders get
 the absolute path (which FFmpeg always treats as a file) and PyAV's protocol whitelist is ``file``,
@@ -66,6 +72,8 @@ class MediaInfo:
 
     ``frame_times`` holds the presentation time of every frame in display order, so variable
     frame rate files are sampled by timestamp. ``audio_stream`` is None for a file without audio.
+    ``width`` / ``height``: the displayed frame, after ``rotation`` (degrees counter-clockwise
+    that a stored frame is turned by to be displayed: 0, 90, 180 or 270).
     """
 
     path: str
@@ -80,6 +88,7 @@ class MediaInfo:
     audio_channels: int | None
     audio_offset: float = 0.0
     audio_duration: float = 0.0
+    rotation: int = 0
 
     @property
     def num_frames(self) -> int:
@@ -150,6 +159,9 @@ def probe(path: str | Path, max_pixels: int | None = None, audio_only: bool = Fa
                 f"{width}x{height} frames exceed max_pixels={max_pixels} "
                 f"(raise it with DataConfig.max_pixels or {MAX_PIXELS_ENV})",
             )
+        rotation = _rotation(path, video)
+        if rotation % 180:
+            width, height = height, width
         pts = _video_pts(container, video, path)
         times = (pts - pts[0]) * float(video.time_base)
         rate = video.average_rate or video.guessed_rate
@@ -171,9 +183,49 @@ def probe(path: str | Path, max_pixels: int | None = None, audio_only: bool = Fa
             audio_rate=None if audio is None else audio.codec_context.sample_rate,
             audio_channels=None if audio is None else audio.codec_context.channels,
             audio_offset=audio_offset,
+            rotation=rotation,
         )
     finally:
         container.close()
+
+
+def _rotation(path: str, video: av.VideoStream) -> int:
+    """Degrees counter-clockwise (0, 90, 180, 270) the frames of ``video`` are turned by for
+    display: the display matrix of its first decoded frame (FFmpeg attaches the stream's), else
+    the old ``rotate`` tag (clockwise degrees)."""
+    degrees = 0.0
+    try:
+        with open_container(path) as container:
+            stream = container.streams.video[
+                [s.index for s in container.streams.video].index(video.index)
+            ]
+            frame = next(container.decode(stream), None)
+    except (*_AV_ERRORS, StopIteration, MediaError):
+        frame = None
+    if frame is not None and getattr(frame, "rotation", None) is not None:
+        degrees = float(frame.rotation)
+    elif frame is not None and (matrix := _display_matrix(frame)) is not None:
+        degrees = matrix
+    elif video.metadata.get("rotate", "").lstrip("-").isdigit():
+        degrees = -float(video.metadata["rotate"])
+    return int(round(degrees / 90)) % 4 * 90
+
+
+def _display_matrix(frame: av.VideoFrame) -> float | None:
+    """The counter-clockwise rotation in a frame's DISPLAYMATRIX side data (PyAV without
+    ``VideoFrame.rotation``): FFmpeg's ``av_display_rotation_get``."""
+    for data in getattr(frame, "side_data", ()):
+        if "DISPLAYMATRIX" in str(getattr(data, "type", "")):
+            m = np.frombuffer(bytes(data), dtype="<i4")[:9].astype(np.float64)
+            return float(np.degrees(np.arctan2(m[1], m[0])))
+    return None
+
+
+def displayed(frames: torch.Tensor, rotation: int) -> torch.Tensor:
+    """Stored frames ``[N, H, W, 3]`` turned ``rotation`` degrees counter-clockwise, as shown."""
+    if not rotation:
+        return frames
+    return torch.rot90(frames, rotation // 90, dims=(1, 2)).contiguous()
 
 
 def _probe_audio_only(container: av.container.InputContainer, path: str) -> MediaInfo:
@@ -312,7 +364,9 @@ class PyAVReader(MediaReader):
                 self.info.path,
                 f"video ends after {self._next} decodable frames of {self.info.num_frames} indexed",
             )
-        return torch.from_numpy(np.stack([found[i] for i in indices]))
+        return displayed(
+            torch.from_numpy(np.stack([found[i] for i in indices])), self.info.rotation
+        )
 
     def close(self) -> None:
         if self._container is not None:
@@ -346,7 +400,7 @@ class DecordReader(MediaReader):
         batch = _with_timeout(
             lambda: self._vr.get_batch(list(indices)).asnumpy(), self.timeout, self.info.path
         )
-        return torch.from_numpy(batch)
+        return torch.from_numpy(batch)  # decord 0.6 turns rotated frames itself (tested)
 
     def close(self) -> None:
         self._vr = None

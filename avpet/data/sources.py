@@ -5,9 +5,12 @@ A PATH is a media file, a folder (searched recursively for :data:`MEDIA_EXTENSIO
 path a line (relative paths are relative to the manifest; blank lines and ``#`` comments are
 skipped). A file reached twice is read once.
 
-Names mirror the input tree: each file's path relative to the deepest folder that holds every
-anchor (the folders given, and the folder of each file given by name, by glob or by a
-manifest), with its whole file name kept. Distinct files therefore always get distinct names.
+Each file's name depends only on the PATH that found it and that PATH's own root, never on what
+else is passed: relative to the folder given (``videos/`` → ``a/clip.mp4``), the file name of a
+file given by name, relative to a glob's folder before its first wildcard (``videos/**/*.mp4``
+→ ``a/clip.mp4``) and to the deepest folder holding a manifest and what it lists. The whole file
+name is kept. Two files of one call may then share a name (``a/x.mp4`` and ``c/x.mp4`` given by
+name): :func:`check_distinct_names` refuses that where names become outputs.
 """
 
 from __future__ import annotations
@@ -44,20 +47,30 @@ def find_media(paths: list[str | Path] | str | Path) -> list[Source]:
     """
     if isinstance(paths, (str, Path)):
         paths = [paths]
-    files: dict[str, None] = {}
-    anchors: list[str] = []
+    files: dict[str, str] = {}  # path -> its name (the first PATH that found it names it)
     for given in map(str, paths):
-        found, anchor = _expand(given)
-        anchors.append(anchor)
-        files.update(dict.fromkeys(found))
+        found, root = _expand(given)
+        for path in found:
+            files.setdefault(path, os.path.relpath(path, root))
     if not files:
         raise ConfigError("no media files given")
-    root = os.path.commonpath(anchors)
-    return [Source(path, os.path.relpath(path, root)) for path in files]
+    return [Source(path, name) for path, name in files.items()]
+
+
+def check_distinct_names(sources: list[Source]) -> None:
+    """A :class:`ConfigError` naming two files that would be written under one name."""
+    seen: dict[str, str] = {}
+    for source in sources:
+        other = seen.setdefault(source.name, source.path)
+        if other != source.path:
+            raise ConfigError(
+                f"{other} and {source.path} would both be written as {source.name}: give "
+                "their common folder as one PATH, or extract them into different --out folders"
+            )
 
 
 def _expand(given: str) -> tuple[list[str], str]:
-    """The files of one PATH (absolute) and the folder names are relative to."""
+    """The files of one PATH (absolute) and the folder their names are relative to."""
     path = Path(given)
     if path.is_dir():
         found = sorted(
@@ -72,16 +85,28 @@ def _expand(given: str) -> tuple[list[str], str]:
         found = [str((path.parent / p).absolute()) for p in _manifest(path)]
         if not found:
             raise ConfigError(f"{given}: the manifest lists no file")
-        return found, os.path.commonpath([os.path.dirname(f) for f in found])
+        folders = [str(path.parent.absolute())] + [os.path.dirname(f) for f in found]
+        return found, os.path.commonpath(folders)
     if not path.exists() and _GLOB_CHARS & set(given):
         found = sorted(
             str(Path(p).absolute()) for p in glob.glob(given, recursive=True) if Path(p).is_file()
         )
         if not found:
             raise ConfigError(f"{given}: the pattern matches no file")
-        return found, os.path.commonpath([os.path.dirname(f) for f in found])
+        fixed = _prefix(path.parts)
+        return found, str(Path(*fixed).absolute()) if fixed else os.getcwd()
     absolute = str(path.absolute())
     return [absolute], os.path.dirname(absolute)
+
+
+def _prefix(parts: tuple[str, ...]) -> list[str]:
+    """The folders of a glob before its first component with a wildcard."""
+    fixed = []
+    for part in parts[:-1]:
+        if _GLOB_CHARS & set(part):
+            break
+        fixed.append(part)
+    return fixed
 
 
 def _manifest(path: Path) -> list[str]:

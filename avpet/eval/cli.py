@@ -19,7 +19,7 @@ from typing import Protocol
 
 import torch
 
-from ..cli import add_pretrained_argument
+from ..arguments import add_pretrained_argument
 from ..errors import ConfigError
 from ..extras import require
 from ..hub.sources import weights_request
@@ -27,9 +27,12 @@ from .probe import ProbeCfg
 
 
 class Benchmark(Protocol):
-    """What a benchmark module offers: its help line, its own arguments, and its metrics."""
+    """What a benchmark module offers: its help line, whether it trains probes on features
+    (then it takes ``--level``, ``--all-levels``, ``--probe-c`` and ``--batch-size``), its own
+    arguments, and its metrics."""
 
     HELP: str
+    PROBES: bool
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None: ...
 
@@ -55,11 +58,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     for name in BENCHMARKS:
         module = benchmark(name)
         sub = tasks.add_parser(name, help=module.HELP, description=module.HELP)
-        _common(sub)
+        _common(sub, module.PROBES)
         module.add_arguments(sub)
 
 
-def _common(parser: argparse.ArgumentParser) -> None:
+def _common(parser: argparse.ArgumentParser, probes: bool) -> None:
     parser.add_argument(
         "--model", help="model name, optionally NAME.TAG (required unless --baseline)"
     )
@@ -70,6 +73,10 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--seed", type=int, default=0, help="random init and probe folds (default 0)"
     )
+    parser.add_argument("--json", action="store_true", help="print the metrics as one JSON object")
+    if not probes:
+        return
+    parser.add_argument("--batch-size", type=int, default=16, help="sequences per forward")
     parser.add_argument(
         "--level",
         default="auto",
@@ -87,8 +94,6 @@ def _common(parser: argparse.ArgumentParser) -> None:
         default=list(ProbeCfg.cs),
         help="probe C candidates, chosen by inner CV on the training split",
     )
-    parser.add_argument("--batch-size", type=int, default=16, help="sequences per forward")
-    parser.add_argument("--json", action="store_true", help="print the metrics as one JSON object")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -98,9 +103,9 @@ def run(args: argparse.Namespace) -> int:
         require("plot", "avpet eval grid --plot")
     if not args.baseline and not args.model:
         raise ConfigError("--model NAME is required (or --baseline for handcrafted features)")
-    if args.batch_size < 1:
+    if getattr(args, "batch_size", 1) < 1:
         raise ConfigError(f"--batch-size must be >= 1, got {args.batch_size}")
-    probe = ProbeCfg(cs=tuple(args.probe_c), seed=args.seed)
+    probe = ProbeCfg(cs=tuple(getattr(args, "probe_c", ProbeCfg.cs)), seed=args.seed)
     pretrained = args.pretrained if args.baseline else weights_request(args.model, args.pretrained)
     started = time.monotonic()
     metrics = benchmark(args.task).run(args, probe)

@@ -118,6 +118,7 @@ def evaluate(
 
 
 HELP = "FSDD spoken digits, leave-one-speaker-out"
+PROBES = True  # takes --level, --all-levels, --probe-c
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..cli import add_roi_box_argument
+from ..arguments import add_overwrite_argument, add_roi_box_argument, parse_roi_box
 from ..data.cache import ClipCache
 from ..data.config import resolve_data_config
 from ..data.grid import (
@@ -38,6 +38,7 @@ from ..data.grid import (
 )
 from ..data.transforms import ClipTransform, create_transform
 from ..errors import ConfigError
+from ..outputs import check_output
 from .baselines import HandcraftedCfg, grid_features
 from .features import Progress, check_level, load_model, modality_levels
 from .probe import ProbeCfg, ProbeScore, probe_accuracy
@@ -218,6 +219,7 @@ def chance(train_clips: Sequence[GridClip], n_test: int) -> dict[str, float]:
 
 
 HELP = "GRID word probes and audio-video retrieval"
+PROBES = True  # takes --level, --all-levels, --probe-c
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -240,13 +242,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_roi_box_argument(parser, "use the pretraining's crop")
     parser.add_argument(
         "--backend",
-        choices=("auto", "decord", "pyav"),
+        choices=("pyav", "decord", "auto"),
         default="pyav",
-        help="video decoder (default pyav: fastest for reading a few clips per file)",
+        help="video decoder: pyav (the default: fastest for reading a few clips per file), "
+        "decord, or auto (decord, PyAV where decord fails)",
     )
     parser.add_argument(
-        "--plot", type=Path, help="write the test audio-video similarity matrix as PNG here"
+        "--plot",
+        type=Path,
+        metavar="PNG",
+        help="write the test audio-video similarity matrix to this PNG file",
     )
+    add_overwrite_argument(parser, "a --plot file")
     parser.add_argument(
         "--cache",
         type=Path,
@@ -257,6 +264,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace, probe: ProbeCfg) -> dict:
     """The metrics of ``avpet eval grid``: a model's (:func:`evaluate`) or, with ``--baseline``,
     the handcrafted features' word probes."""
+    if args.plot is not None:  # before any work
+        check_output(args.plot, overwrite=args.overwrite)
     train, test = _splits(args)
     if args.baseline:
         cfg = HandcraftedCfg()
@@ -266,7 +275,7 @@ def run(args: argparse.Namespace, probe: ProbeCfg) -> dict:
             "n_test": len(test),
         }
     model = load_model(args.model, args.pretrained, args.seed)
-    crop = {"roi": tuple(args.roi)} if args.roi else {}  # else the crop the weights expect
+    crop = {"roi": parse_roi_box(args.roi)} if args.roi else {}  # else the crop the weights expect
     transform = create_eval_transform(model, backend=args.backend, **crop)
     metrics, scores = evaluate(
         model,
@@ -280,7 +289,7 @@ def run(args: argparse.Namespace, probe: ProbeCfg) -> dict:
         args.cache,
     )
     if args.plot is not None:
-        plot_similarity(scores, args.plot / "grid_similarity.png")
+        plot_similarity(scores, args.plot, args.overwrite)
     return metrics
 
 

@@ -7,6 +7,8 @@ from pathlib import Path
 
 from torch import Tensor
 
+from ..outputs import atomic_file
+
 
 def similarity(queries: Tensor, gallery: Tensor) -> Tensor:
     """Cosine similarity ``[N, M]`` of ``queries [N, D]`` and ``gallery [M, D]``, each set first
@@ -39,18 +41,18 @@ def retrieval_metrics(audio: Tensor, visual: Tensor) -> dict[str, float]:
     return {"a2v_r1": a2v[1], "a2v_r5": a2v[5], "v2a_r1": v2a[1]}
 
 
-def plot_similarity(scores: Tensor, path: Path) -> None:
-    """Write ``scores [N, N]`` (audio rows, video columns) as a PNG at ``path`` (needs the
-    ``plot`` extra)."""
+def plot_similarity(scores: Tensor, path: Path, overwrite: bool = False) -> None:
+    """Write ``scores [N, N]`` (audio rows, video columns) as a PNG at ``path``, atomically and
+    not over an existing file unless ``overwrite`` (needs the ``plot`` extra)."""
     from ..plots import pyplot
 
     plt = pyplot()
-    path.parent.mkdir(parents=True, exist_ok=True)
     fig, ax = plt.subplots(figsize=(6, 5))
     image = ax.imshow(scores.numpy(), cmap="viridis")
     ax.set_xlabel("video clip")
     ax.set_ylabel("audio clip")
     ax.set_title("test audio-video cosine similarity")
     fig.colorbar(image, ax=ax)
-    fig.savefig(path, dpi=100, bbox_inches="tight")
+    with atomic_file(path, overwrite) as tmp:
+        fig.savefig(tmp, dpi=100, bbox_inches="tight", format="png")
     plt.close(fig)

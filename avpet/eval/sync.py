@@ -36,6 +36,7 @@ from ..sync.scores import clip_scores, estimate
 from .probe import ProbeCfg
 
 HELP = "audio-visual offset on GRID, the audio shifted by every k in -15..15 frames"
+PROBES = False  # no probe: no --level, --all-levels, --probe-c, --batch-size
 CONTEXTS = (("whole", None), ("15", 15), ("5", 5))
 TIMED_CLIPS = 5
 

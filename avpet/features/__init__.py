@@ -31,6 +31,7 @@ def extract_features(
     pretrained: bool | str = False,
     roi: tuple[int, int, int, int] | str | None = "auto",
     on_error: str = "raise",
+    skipped: list[MediaError] | None = None,
     data: dict[str, Any] | None = None,
     **options: Any,
 ) -> Iterator[VideoFeatures]:
@@ -40,17 +41,21 @@ def extract_features(
     ``model``: a model or a name for :func:`avpet.create_model` (with ``pretrained``). ``roi``:
     ``"auto"`` (the crop the weights record, only on frames of the size it refers to), ``None``
     (whole frame), ``(top, bottom, left, right)`` or ``"face"``. ``on_error``: ``"raise"`` the
-    first :class:`MediaError`, or ``"skip"`` unusable files. ``data``: overrides of the model's
-    :class:`~avpet.data.DataConfig` (``{"backend": "pyav"}``). ``options``: :class:`ExtractCfg`
-    fields (``batch_size``, ``workers``, ``device``, ``precision``, ``coverage``).
+    first :class:`MediaError`, or ``"skip"`` unusable files; ``skipped``: a list that collects
+    their errors and implies ``"skip"`` (each names its file and the reason). ``data``:
+    overrides of the model's :class:`~avpet.data.DataConfig` (``{"backend": "pyav"}``).
+    ``options``: :class:`ExtractCfg` fields (``batch_size``, ``workers``, ``device``,
+    ``precision``, ``coverage``).
     """
     if on_error not in ("raise", "skip"):
         raise ConfigError(f"on_error is 'raise' or 'skip', got {on_error!r}")
     model, transform, cfg = prepare(model, pretrained, roi, ExtractCfg(**options), **(data or {}))
     for _, result in run(find_media(paths), model, transform, cfg):
         if isinstance(result, MediaError):
-            if on_error == "raise":
+            if on_error == "raise" and skipped is None:
                 raise result
+            if skipped is not None:
+                skipped.append(result)
             continue
         yield result
 

@@ -26,7 +26,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load, save
 
 from ..errors import MediaError
-from ..outputs import atomic_file, utf8_name
+from ..outputs import atomic_file, file_lock, utf8_name
 
 FORMAT = "avpet-features-v2"
 INDEX = "index.csv"
@@ -96,6 +96,10 @@ class Index:
     video (at most once per ``every`` seconds; :meth:`flush` at the end), so a killed run loses at
     most that much of its record and a rerun redoes only those videos.
 
+    Writers merge: :meth:`flush` rereads the file under ``index.csv.lock`` and replaces only the
+    rows this object recorded, so processes writing one index at once (two runs, or the ranks of
+    a distributed run) keep every row.
+
     ``status`` is ``done`` or ``error``; ``output`` is relative to ``DIR``. The CSV reads with
     ``pandas.read_csv`` or ``pyarrow.csv.read_csv``. With ``rank`` (one process of a distributed
     extraction) the rows this process records go to its own part, ``index.rank00003.csv``, which
@@ -107,8 +111,8 @@ class Index:
         self.path = self.folder / (INDEX if rank is None else PART.format(rank=rank))
         self.every = every
         self._written = -math.inf
+        self._recorded: dict[str, dict[str, str]] = {}
         self.rows = _read_rows(self.folder / INDEX)
-        self._own = self.rows if rank is None else {}
 
     def done(self, path: str, model: str) -> bool:
         """Whether ``path`` was extracted by ``model`` and its output is still there."""
@@ -126,17 +130,24 @@ class Index:
     def record(self, **row: object) -> None:
         """Add or replace the row of ``row["path"]``; rewrite the file if ``every`` s passed."""
         cells = {c: "" if row.get(c) is None else str(row[c]) for c in COLUMNS}
-        self.rows[cells["path"]] = self._own[cells["path"]] = cells
+        self.rows[cells["path"]] = self._recorded[cells["path"]] = cells
         if time.monotonic() - self._written >= self.every:
             self.flush()
 
     def flush(self) -> None:
-        """Rewrite the file atomically with every row (a part: with this process's rows)."""
+        """Rewrite the file atomically: ``index.csv`` with the rows on disk now and this object's
+        over them (under ``index.csv.lock``), a part with this process's rows."""
         self._written = time.monotonic()
-        _write_rows(self.path, self._own)
+        if self.path.name != INDEX:
+            _write_rows(self.path, self._recorded)
+            return
+        with file_lock(self.folder / LOCK):
+            self.rows = {**_read_rows(self.path), **self._recorded}
+            _write_rows(self.path, self.rows)
 
 
 PART = "index.rank{rank:05d}.csv"
+LOCK = INDEX + ".lock"
 
 
 def merge_index_parts(folder: Path) -> int:
@@ -145,12 +156,13 @@ def merge_index_parts(folder: Path) -> int:
     folder = Path(folder)
     parts = sorted(folder.glob(PART.replace("{rank:05d}", "*")))
     if parts:
-        rows = _read_rows(folder / INDEX)
-        for part in parts:
-            rows.update(_read_rows(part))
-        _write_rows(folder / INDEX, rows)
-        for part in parts:
-            part.unlink()
+        with file_lock(folder / LOCK):
+            rows = _read_rows(folder / INDEX)
+            for part in parts:
+                rows.update(_read_rows(part))
+            _write_rows(folder / INDEX, rows)
+            for part in parts:
+                part.unlink()
     return len(parts)
 
 

@@ -14,7 +14,7 @@ import json
 import os
 
 from ..config import to_dict
-from ..errors import AvpetError, ConfigError, report
+from ..errors import AvpetError, ConfigError, interrupted, report
 from ..extras import require
 from .config import load_config
 from .train import train
@@ -95,3 +95,5 @@ def main(argv: list[str] | None = None) -> int:
         return run(args)
     except AvpetError as error:
         return report("avpet.pretrain", error)
+    except KeyboardInterrupt:
+        return interrupted("avpet.pretrain")

@@ -16,9 +16,9 @@ from ..config import check_range, check_types, from_dict, to_dict
 from ..errors import ConfigError
 from ..outputs import atomic_file
 from .contrastive import TEMPERATURE
-from .negatives import SAMPLERS
 
-STRATEGIES = tuple(SAMPLERS)
+# the samplers of avpet.pretrain.negatives (a test checks that the two tables agree)
+STRATEGIES = ("similar", "dissimilar", "random", "minibatch", "sequence")
 TASK_NAMES = ("avbert", "contrastive")  # the table of avpet.pretrain.tasks (checked by a test)
 LEVELS = ("unimodal", "multimodal")
 TARGETS = ("tokens", "cnn")

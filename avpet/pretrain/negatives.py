@@ -17,19 +17,15 @@ proportional to ``1 - d`` (``similar``), ``d`` (``dissimilar``) or uniformly (``
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor
 
-if TYPE_CHECKING:  # the config validates strategy names against this module's table
-    from .config import NegativesCfg
+from .config import NegativesCfg
 
 _EPS = 1e-12
 
-Sampler = Callable[
-    [Tensor, Tensor, Tensor, Tensor, "NegativesCfg", "torch.Generator | None"], Tensor
-]
+Sampler = Callable[[Tensor, Tensor, Tensor, Tensor, NegativesCfg, "torch.Generator | None"], Tensor]
 """``(pool [P, C], positive [N], sequence [P], candidates bool [N, P], cfg, generator)`` → the
 negatives, bool [N, P] (a subset of ``candidates``)."""
 

@@ -11,22 +11,31 @@ and rerunning embeds only the new ones. Under ``torchrun`` each rank embeds ever
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from .. import ranks
-from ..cli import add_pretrained_argument, add_roi_argument, parse_roi
+from ..arguments import (
+    add_overwrite_argument,
+    add_pretrained_argument,
+    add_roi_argument,
+    parse_roi,
+    warn_if_random,
+)
 from ..data.config import resolve_data_config
 from ..data.sources import find_media
 from ..data.stream import Coverage
 from ..errors import ConfigError, MediaError
 from ..factory import create_model
 from ..features import VideoFeatures, extract_features
-from ..hub.sources import weights_request
+from ..hub.sources import parse_source, weights_request
+from ..outputs import check_output, folder_lock
 from .index import MODALITIES, ClipIndex
 
 
@@ -36,7 +45,7 @@ class IndexReport:
 
     added: list[str]
     unchanged: list[str]
-    skipped: list[str]
+    skipped: dict[str, str]  # path -> why
 
 
 def update_index(
@@ -46,62 +55,101 @@ def update_index(
     pretrained: bool | str = False,
     roi: tuple[int, int, int, int] | str = "auto",
     stride: float | None = None,
+    overwrite: bool = False,
     **options,
 ) -> IndexReport:
     """Create or extend the index at ``folder`` with the media files ``paths`` point at (see
-    :func:`avpet.data.sources.find_media`; under torchrun, rank 0 writes it and reports every
-    rank's files, the other ranks report none); ``stride``: seconds between clip starts (default
-    half the model's clip); ``options``: :class:`avpet.features.ExtractCfg` fields but
-    ``coverage``. The index records the model, its weights, the crop and the stride, so every
-    later call and every query embeds the same way (another is a :class:`ConfigError`).
-    Unreadable files are skipped (``avpet extract`` on them says why)."""
+    :func:`avpet.data.sources.find_media`); ``stride``: seconds between clip starts (default
+    half the model's clip); ``overwrite``: start a new index over an existing one; ``options``:
+    :class:`avpet.features.ExtractCfg` fields but ``coverage``.
+
+    The index records the model, its weights (a local folder or file as an absolute path, so it
+    is found from any directory), the crop and the stride, so every later call and every query
+    embeds the same way: an update that leaves ``roi`` at ``"auto"`` or ``stride`` at ``None``
+    takes the recorded ones, and one that names others is a :class:`ConfigError`. Two updates of
+    one folder at once take turns (:func:`avpet.outputs.folder_lock`); the second embeds only
+    what the first did not. Unreadable files are skipped, each with its reason. Under torchrun
+    each rank embeds its share of the files and rank 0, holding the lock, writes the index and
+    reports every rank's files (the other ranks report none)."""
     folder = Path(folder)
     if stride is not None and stride <= 0:
         raise ConfigError(f"--clip-stride must be positive, got {stride}")
+    check_index_output(folder, paths, overwrite)
+    pretrained = portable_source(pretrained)
     roi = list(roi) if isinstance(roi, tuple) else roi  # as index.json records it
-    if (folder / "index.json").exists():
-        index = ClipIndex.load(folder)
-        built = (index.model, index.pretrained, index.roi, stride or index.stride)
-        if built != (model_name, pretrained, roi, index.stride):
-            raise ConfigError(
-                f"{folder} holds {index.model} (weights {index.pretrained}, roi {index.roi}, "
-                f"stride {index.stride} s); build another index for {model_name} (weights "
-                f"{pretrained}, roi {roi}, stride {stride} s)"
-            )
-        model = embedding_model(index)
-    else:
-        model = create_model(model_name, pretrained=pretrained).eval()
-        if model.joint_level is None:
-            raise ConfigError(f"{model_name} has no level where visual and audio share a space")
-        dim = model.feature_level(model.joint_level).dims["visual"]
-        stride = stride or resolve_data_config(model).input.clip_seconds / 2
-        index = ClipIndex(model_name, model.joint_level, dim, pretrained, roi, stride)
     sources = [source.path for source in find_media(paths)]
-    stamps = {path: _stamp(path) for path in sources}
-    unchanged = [p for p in sources if index.stamps.get(p) == stamps[p]]
-    todo = [p for p in sources if p not in unchanged]
-    added: list[str] = []
-    if todo:
-        where = ranks.from_env()
-        mine = todo[where.rank :: where.world]
-        coverage = Coverage(stride=index.stride)
-        found = extract_features(
-            mine, model, roi=index.crop, coverage=coverage, on_error="skip", **options
-        )
-        records = (
-            [(r.path, r.start.numpy(), r.end.numpy(), _embeddings(r, index)) for r in found]
-            if mine  # a rank with no file to embed still takes part in the gather
-            else []
-        )
-        for path, start, end, embeddings in (
-            r for part in ranks.gather_to_main(records) for r in part
-        ):
-            index.add(path, start, end, embeddings, stamps[path])
-            added.append(path)
-        if where.is_main:
-            index.save(folder)
-        ranks.barrier()
-    return IndexReport(added, unchanged, [p for p in todo if p not in added])
+    where = ranks.from_env()
+    waiting = f"avpet index: another run is updating {folder}; waiting for it to finish"
+    with folder_lock(folder, waiting) if where.is_main else contextlib.nullcontext():
+        ranks.barrier()  # every rank reads the index once rank 0 holds the folder
+        if (folder / "index.json").exists() and not overwrite:
+            index = ClipIndex.load(folder)
+            roi = index.roi if roi == "auto" else roi
+            given = (model_name, pretrained, roi, stride or index.stride)
+            if given != (index.model, portable_source(index.pretrained), index.roi, index.stride):
+                raise ConfigError(
+                    f"{folder} holds {index.model} (weights {index.pretrained}, roi {index.roi}, "
+                    f"stride {index.stride} s), not {model_name} (weights {pretrained}, roi "
+                    f"{roi}, stride {stride or index.stride} s); build another index for those"
+                )
+            model = embedding_model(index)
+        else:
+            model = create_model(model_name, pretrained=pretrained).eval()
+            if model.joint_level is None:
+                raise ConfigError(f"{model_name} has no level where visual and audio share a space")
+            dim = model.feature_level(model.joint_level).dims["visual"]
+            stride = stride or resolve_data_config(model).input.clip_seconds / 2
+            index = ClipIndex(model_name, model.joint_level, dim, pretrained, roi, stride)
+        stamps = {path: _stamp(path) for path in sources}
+        unchanged = [p for p in sources if index.stamps.get(p) == stamps[p]]
+        todo = [p for p in sources if p not in unchanged]
+        added: list[str] = []
+        skipped: dict[str, str] = {}
+        if todo:
+            mine = todo[where.rank :: where.world]
+            errors: list[MediaError] = []
+            coverage = Coverage(stride=index.stride)
+            found = (
+                extract_features(
+                    mine, model, roi=index.crop, coverage=coverage, skipped=errors, **options
+                )
+                if mine  # a rank with no file to embed still takes part in the gather
+                else []
+            )
+            records = [
+                (r.path, r.start.numpy(), r.end.numpy(), _embeddings(r, index)) for r in found
+            ]
+            shares = ranks.gather_to_main((records, {e.path: e.reason for e in errors}))
+            for share_records, share_skipped in shares:
+                for path, start, end, embeddings in share_records:
+                    index.add(path, start, end, embeddings, stamps[path])
+                    added.append(path)
+                skipped.update(share_skipped)
+            if where.is_main:
+                index.save(folder)
+            ranks.barrier()
+    return IndexReport(added, unchanged, skipped)
+
+
+def check_index_output(folder: Path, inputs: list[str | Path], overwrite: bool) -> None:
+    """Before any work: ``folder`` is an index to update, or a new or empty folder (or, with
+    ``overwrite``, anything but a file or an input)."""
+    check_output(folder, inputs, overwrite=True, folder=True)
+    if not overwrite and not (folder / "index.json").exists():
+        check_output(folder, inputs, folder=True)  # an occupied folder that is no index
+
+
+def portable_source(pretrained: bool | str) -> bool | str:
+    """A weights source as an index records it: a local folder or file as an absolute path
+    (``local-dir:hub/x`` → ``local-dir:/abs/hub/x``), so it means the same from any directory
+    and equal sources compare equal; Hub sources and ``True`` (a tag's own) as given."""
+    if not isinstance(pretrained, str):
+        return pretrained
+    source = parse_source(pretrained)
+    if source.kind == "hf-hub" or not Path(source.location).expanduser().exists():
+        return pretrained
+    resolved = Path(source.location).expanduser().resolve()
+    return str(resolved) if source.kind == "file" else f"{source.kind}:{resolved}"
 
 
 def _embeddings(record: VideoFeatures, index: ClipIndex) -> dict[str, np.ndarray]:
@@ -138,6 +186,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="seconds between clip starts (default: half the model's clip, so clips overlap)",
     )
     parser.add_argument("--batch-size", type=int, default=32, help="clips per model call")
+    add_overwrite_argument(parser, "an existing index (start a new one)")
     parser.add_argument("--json", action="store_true", help="print one JSON object last")
 
 
@@ -145,18 +194,22 @@ def run(args: argparse.Namespace) -> int:
     """``avpet index PATH... --model NAME --out INDEX``."""
     roi, swallowed = parse_roi(args.roi)
     pretrained = weights_request(args.model, args.pretrained)  # NAME.TAG: its own weights
+    warn_if_random("index", args.model, pretrained)
     with ranks.process_group(ranks.from_env()) as where:
         report = update_index(
             args.out, swallowed + args.paths, args.model, pretrained, roi, args.clip_stride,
-            batch_size=args.batch_size,
+            args.overwrite, batch_size=args.batch_size,
         )  # fmt: skip
     if not where.is_main:
         return 0
-    summary = {
-        "index": str(args.out),
-        "added": len(report.added),
-        "unchanged": len(report.unchanged),
-        "skipped": report.skipped,
-    }
-    print(json.dumps(summary) if args.json else f"{args.out}: {summary}")
+    for path, reason in report.skipped.items():
+        print(f"avpet index: skipped {path}: {reason}", file=sys.stderr)
+    if args.json:
+        counts = {"added": len(report.added), "unchanged": len(report.unchanged)}
+        print(json.dumps({"index": str(args.out), **counts, "skipped": report.skipped}))
+    else:
+        print(
+            f"{args.out}: {len(report.added)} video(s) added, {len(report.unchanged)} unchanged, "
+            f"{len(report.skipped)} skipped"
+        )
     return 0

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 
 from ..data.clips import frame_index
 from ..data.io import open_media
+from ..outputs import atomic_file
 from .index import Hit
 
 
-def plot_hits(hits: list[Hit], path: str | Path) -> Path:
+def plot_hits(
+    hits: list[Hit], path: str | Path, overwrite: bool = False, inputs: Iterable = ()
+) -> Path:
     """One column per hit: the frame in the middle of its span, titled with rank, score, times
-    and the file name. Needs matplotlib (``avpet[plot]``, checked by the command first)."""
+    and the file name, written atomically (never over one of ``inputs``, nor an existing file
+    unless ``overwrite``). Needs matplotlib (``avpet[plot]``, checked by the command first)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -28,7 +33,8 @@ def plot_hits(hits: list[Hit], path: str | Path) -> Path:
     for axis in figure.axes[len(hits) :]:
         axis.axis("off")
     figure.tight_layout()
-    figure.savefig(path, dpi=100)
+    with atomic_file(path, overwrite, inputs) as tmp:
+        figure.savefig(tmp, dpi=100, format="png")
     plt.close(figure)
     return Path(path)
 

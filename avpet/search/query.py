@@ -15,10 +15,12 @@ from pathlib import Path
 
 import torch
 
+from ..arguments import add_overwrite_argument, warn_if_random
 from ..data.stream import Coverage
 from ..errors import ConfigError, MediaError
 from ..extras import require
 from ..features import extract_features
+from ..outputs import check_output
 from .index import MODALITIES, ClipIndex, Hit
 from .indexing import embedding_model
 from .spans import find_spans
@@ -62,6 +64,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--end", type=float, default=None, help="query span end (seconds)")
     parser.add_argument("--top", type=int, default=5, help="how many results (default 5)")
     parser.add_argument("--plot", type=Path, metavar="PNG", help="draw the results' frames")
+    add_overwrite_argument(parser, "a --plot file")
     parser.add_argument("--json", action="store_true", help="print one JSON list last")
 
 
@@ -69,17 +72,19 @@ def run(args: argparse.Namespace) -> int:
     """``avpet search INDEX --audio FILE | --video FILE``."""
     if args.top < 1:
         raise ConfigError(f"--top must be >= 1, got {args.top}")
+    modality, query = ("audio", args.audio) if args.audio else ("visual", args.video)
     if args.plot:
         require("plot", "avpet search --plot")
+        check_output(args.plot, [query, args.index], args.overwrite)
     index = ClipIndex.load(args.index)
-    modality, query = ("audio", args.audio) if args.audio else ("visual", args.video)
+    warn_if_random("search", index.model, index.pretrained)
     hits = search_file(
         index, embedding_model(index), query, modality, args.start, args.end, args.top
     )
     if args.plot:
         from .plot import plot_hits
 
-        plot_hits(hits, args.plot)
+        plot_hits(hits, args.plot, args.overwrite, [query])
     rows = [{"rank": rank, **asdict(hit)} for rank, hit in enumerate(hits, start=1)]
     if args.json:
         print(json.dumps(rows))

@@ -14,14 +14,21 @@ import json
 import sys
 from pathlib import Path
 
-from ..cli import add_pretrained_argument, add_roi_argument, parse_roi
+from ..arguments import (
+    add_overwrite_argument,
+    add_pretrained_argument,
+    add_roi_argument,
+    parse_roi,
+    warn_if_random,
+)
 from ..data.sources import find_media
 from ..errors import EXIT_ERROR, ConfigError, MediaError
 from ..hub.sources import weights_request
 from ..outputs import atomic_file, check_output
-from .fix import ffmpeg_command, write_aligned
+from .fix import container_of, ffmpeg_command, write_aligned
 from .plot import plot_scores
 from .scorer import DEFAULT_MODEL, SyncResult, SyncScorer
+from .trust import MIN_CONFIDENCE
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -44,9 +51,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--csv", type=Path, metavar="FILE", help="one row per video, least confident first"
     )
     parser.add_argument(
-        "--fix", type=Path, metavar="OUT", help="write a re-aligned copy (one video only)"
+        "--fix",
+        type=Path,
+        metavar="OUT",
+        help="write a re-aligned copy (one video only; only if the estimate is reliable: "
+        f"confidence >= {MIN_CONFIDENCE}, windows agreeing)",
     )
-    parser.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    parser.add_argument(
+        "--force", action="store_true", help="--fix even an unreliable estimate (a guess)"
+    )
+    add_overwrite_argument(parser)
     parser.add_argument("--device", default="cpu", help="torch device (cpu, cuda, ...)")
 
 
@@ -63,7 +77,10 @@ def run(args: argparse.Namespace) -> int:
     for out in (args.plot, args.csv, args.fix):
         if out is not None:
             check_output(out, inputs, args.overwrite)
+    if args.fix is not None:
+        container_of(args.fix)  # a format it can write, before any work
     pretrained = weights_request(args.model, args.pretrained)
+    warn_if_random("sync", args.model, pretrained)
     scorer = SyncScorer(args.model, pretrained, roi, args.search_frames, args.window, args.device)
     results, failures = [], []
     for source in sources:
@@ -83,9 +100,17 @@ def run(args: argparse.Namespace) -> int:
         write_csv(args.csv, results, failures, args.overwrite, inputs)
     if args.fix is not None and results:
         result = results[0]
+        if result.doubt and not args.force:
+            print(
+                f"avpet sync: error: not writing {args.fix}: the estimate of {result.path} is "
+                f"unreliable ({result.doubt}); --force writes it anyway",
+                file=sys.stderr,
+            )
+            return EXIT_ERROR
         write_aligned(result.path, args.fix, result.offset_seconds, args.overwrite)
+        guess = f" (forced: an unreliable estimate, {result.doubt})" if result.doubt else ""
         print(
-            f"wrote {args.fix}: the audio moved {result.offset_seconds:+.3f} s earlier "
+            f"wrote {args.fix}: the audio moved {result.offset_seconds:+.3f} s earlier{guess} "
             f"(the same as: {ffmpeg_command(result.path, args.fix, result.offset_seconds)})"
         )
     return EXIT_ERROR if failures else 0
@@ -101,6 +126,8 @@ def describe(result: SyncResult) -> str:
     per_window = [w.offset_frames for w in result.windows]
     if max(per_window) - min(per_window) > 1:
         line += f"; per {len(per_window)} windows: {' '.join(f'{o:+d}' for o in per_window)}"
+    if result.doubt:
+        line += f"; UNRELIABLE ({result.doubt}): a guess"
     return line
 
 
@@ -111,6 +138,7 @@ CSV_FIELDS = (
     "offset_seconds",
     "confidence",
     "sync_score",
+    "reliable",
     "error",
 )
 
@@ -127,6 +155,7 @@ def write_csv(path: Path, results, failures, overwrite: bool, inputs) -> None:
                 "offset_seconds": f"{r.offset_seconds:.3f}",
                 "confidence": f"{r.confidence:.4f}",
                 "sync_score": f"{r.sync_score:.4f}",
+                "reliable": r.reliable,
             }
         )
     with (

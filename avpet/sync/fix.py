@@ -25,9 +25,7 @@ def write_aligned(source: str, out: str | Path, offset_seconds: float, overwrite
     """Copy ``source`` to ``out`` with its audio ``offset_seconds`` earlier (a positive offset:
     the sound came after the picture). Returns ``out`` as a :class:`Path`."""
     out = Path(out)
-    container = CONTAINERS.get(out.suffix.lower())
-    if container is None:
-        raise ConfigError(f"--fix {out}: write one of {', '.join(CONTAINERS)}")
+    container = container_of(out)
     info = probe_av(source)
     video_index, audio_index = info.video_stream, info.audio_stream
     with (
@@ -53,6 +51,15 @@ def write_aligned(source: str, out: str | Path, offset_seconds: float, overwrite
         except (av.error.FFmpegError, ValueError) as error:
             raise MediaError(source, f"cannot copy its streams ({error})") from error
     return out
+
+
+def container_of(out: Path) -> str:
+    """The container format ``out``'s suffix names (a :class:`ConfigError` if none avpet
+    writes)."""
+    container = CONTAINERS.get(out.suffix.lower())
+    if container is None:
+        raise ConfigError(f"--fix {out}: write one of {', '.join(CONTAINERS)}")
+    return container
 
 
 def ffmpeg_command(source: str, out: str | Path, offset_seconds: float) -> str:

@@ -20,6 +20,7 @@ from ..features import ExtractCfg, prepare
 from ..models.contract import AVModel
 from .reader import SyncEmbeddings, embed_file
 from .scores import clip_scores, estimate
+from .trust import doubt
 
 DEFAULT_MODEL = "avpet_small_mid_lowrank.sync_grid_s1"
 
@@ -40,7 +41,8 @@ class SyncResult:
     """The estimate of one file: ``offset_frames`` / ``offset_seconds`` (positive: the sound
     comes after the picture), ``confidence`` (how far the best offset's score stands above the
     median over offsets), ``sync_score`` (the score of offset 0: high when the file is in sync),
-    ``scores`` over ``offsets`` (``-search..search`` frames) and ``windows`` over time."""
+    ``scores`` over ``offsets`` (``-search..search`` frames), ``windows`` over time, and
+    ``doubt``: why the estimate is unreliable (:mod:`avpet.sync.trust`), ``""`` when it is not."""
 
     path: str
     fps: float
@@ -51,9 +53,14 @@ class SyncResult:
     offsets: tuple[int, ...]
     scores: tuple[float, ...]
     windows: tuple[SyncWindow, ...]
+    doubt: str = ""
+
+    @property
+    def reliable(self) -> bool:
+        return not self.doubt
 
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        return {**dataclasses.asdict(self), "reliable": self.reliable}
 
 
 class SyncScorer:
@@ -120,6 +127,7 @@ class SyncScorer:
             offsets=tuple(range(-embeddings.search, embeddings.search + 1)),
             scores=tuple(float(s) for s in whole.curve),
             windows=tuple(windows),
+            doubt=doubt(whole.confidence, whole.offset, [w.offset_frames for w in windows]),
         )
 
 

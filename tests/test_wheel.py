@@ -111,7 +111,7 @@ def test_extract_and_create_model_load_the_shipped_weights_offline(installed):
         "    hub_id = avpet.get_pretrained_cfg(tag).hf_hub_id\n"
         "    print(model.pretrained_cfg.tag, resolve_published(Source('hf-hub', hub_id)).weights)\n"
     )
-    out = _run(f"python -c \"{script}\" {' '.join(PUBLISHED)}", installed)
+    out = _run(f'python -c "{script}" {" ".join(PUBLISHED)}', installed)
     site = installed["PYTHONPATH"]
     for tag, line in zip(PUBLISHED, out.splitlines(), strict=True):
         loaded_tag, weights = line.split()

@@ -12,6 +12,7 @@ import importlib
 import json
 import sys
 
+from . import threads
 from .config import to_dict
 from .errors import AvpetError, ConfigError, report
 from .factory import create_model
@@ -45,6 +46,17 @@ def add_pretrained_argument(parser: argparse.ArgumentParser) -> None:
         metavar="SOURCE",
         help="load weights: --pretrained alone loads the tag's own (NAME.TAG loads them anyway); "
         "--pretrained=SOURCE loads hf-hub:ORG/REPO[@REV], local-dir:DIR or FILE.safetensors",
+    )
+
+
+def add_threads_argument(parser: argparse.ArgumentParser) -> None:
+    """``--threads N``, shared by the commands that run a model (:mod:`avpet.threads`)."""
+    parser.add_argument(
+        "--threads",
+        type=int,
+        metavar="N",
+        help="CPU threads in all, torch's and the decoders' (default: AVPET_THREADS, else the "
+        "cores that other work leaves free when the command starts)",
     )
 
 
@@ -158,6 +170,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    threads.mark()  # other work is measured while the command starts (avpet.threads)
     parser = build_parser()
     args, rest = parser.parse_known_args(split_pretrained(sys.argv[1:] if argv is None else argv))
     if rest:  # only a command with free-form overrides (``avpet pretrain``) takes the rest

@@ -19,7 +19,7 @@ import torch
 from tqdm import tqdm
 
 from . import __version__
-from .cli import add_pretrained_argument, add_roi_argument, parse_roi
+from .cli import add_pretrained_argument, add_roi_argument, add_threads_argument, parse_roi
 from .config import to_dict
 from .data.sources import find_media
 from .data.stream import Coverage
@@ -46,9 +46,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--end", type=float, help="end of the span (seconds; default: the end)")
     parser.add_argument("--batch-size", type=int, default=32, help="clips per model call")
     parser.add_argument("--workers", type=int, default=2, help="videos decoded at once (threads)")
-    parser.add_argument(
-        "--threads", type=int, help="torch CPU threads (default: cores left by the decode threads)"
-    )
+    add_threads_argument(parser)
     parser.add_argument("--device", default="cpu", help="torch device (cpu, cuda, cuda:1, ...)")
     parser.add_argument(
         "--precision", choices=("fp32", "bf16"), default="fp32", help="bf16: autocast the model"

@@ -19,10 +19,11 @@ from typing import Protocol
 
 import torch
 
-from ..cli import add_pretrained_argument
+from ..cli import add_pretrained_argument, add_threads_argument
 from ..errors import ConfigError
 from ..extras import require
 from ..hub.sources import weights_request
+from ..threads import configure
 from .probe import ProbeCfg
 
 
@@ -88,6 +89,7 @@ def _common(parser: argparse.ArgumentParser) -> None:
         help="probe C candidates, chosen by inner CV on the training split",
     )
     parser.add_argument("--batch-size", type=int, default=16, help="sequences per forward")
+    add_threads_argument(parser)
     parser.add_argument("--json", action="store_true", help="print the metrics as one JSON object")
 
 
@@ -102,6 +104,7 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--batch-size must be >= 1, got {args.batch_size}")
     probe = ProbeCfg(cs=tuple(args.probe_c), seed=args.seed)
     pretrained = args.pretrained if args.baseline else weights_request(args.model, args.pretrained)
+    configure(args.threads)
     started = time.monotonic()
     metrics = benchmark(args.task).run(args, probe)
     result = {

@@ -15,7 +15,9 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..cli import add_pretrained_argument, add_roi_argument, parse_roi
+import numpy as np
+
+from ..cli import add_pretrained_argument, add_roi_argument, add_threads_argument, parse_roi
 from ..data.config import resolve_data_config
 from ..data.sources import find_media
 from ..data.stream import Coverage
@@ -84,10 +86,13 @@ def update_index(
             embeddings = {
                 m: record.features[f"{m}_{index.level}"].float().numpy() for m in MODALITIES
             }
+            ends = record.end.numpy()
+            if record.duration and record.duration > 0:  # the last clip may pad past the end
+                ends = np.minimum(ends, record.duration)
             index.add(
                 record.path,
                 record.start.numpy(),
-                record.end.numpy(),
+                ends,
                 embeddings,
                 stamps[record.path],
             )
@@ -126,6 +131,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="seconds between clip starts (default: half the model's clip, so clips overlap)",
     )
     parser.add_argument("--batch-size", type=int, default=32, help="clips per model call")
+    add_threads_argument(parser)
     parser.add_argument("--json", action="store_true", help="print one JSON object last")
 
 
@@ -135,7 +141,7 @@ def run(args: argparse.Namespace) -> int:
     pretrained = weights_request(args.model, args.pretrained)  # NAME.TAG: its own weights
     report = update_index(
         args.out, swallowed + args.paths, args.model, pretrained, roi, args.clip_stride,
-        batch_size=args.batch_size,
+        batch_size=args.batch_size, threads=args.threads,
     )  # fmt: skip
     summary = {
         "index": str(args.out),

@@ -14,11 +14,12 @@ import json
 import sys
 from pathlib import Path
 
-from ..cli import add_pretrained_argument, add_roi_argument, parse_roi
+from ..cli import add_pretrained_argument, add_roi_argument, add_threads_argument, parse_roi
 from ..data.sources import find_media
 from ..errors import EXIT_ERROR, ConfigError, MediaError
 from ..hub.sources import weights_request
 from ..outputs import atomic_file, check_output
+from ..threads import configure
 from .fix import ffmpeg_command, write_aligned
 from .plot import plot_scores
 from .scorer import DEFAULT_MODEL, SyncResult, SyncScorer
@@ -48,6 +49,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     parser.add_argument("--device", default="cpu", help="torch device (cpu, cuda, ...)")
+    add_threads_argument(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -64,6 +66,7 @@ def run(args: argparse.Namespace) -> int:
         if out is not None:
             check_output(out, inputs, args.overwrite)
     pretrained = weights_request(args.model, args.pretrained)
+    configure(args.threads)  # one process reads, then scores: torch has the budget
     scorer = SyncScorer(args.model, pretrained, roi, args.search_frames, args.window, args.device)
     results, failures = [], []
     for source in sources:

@@ -1,14 +1,15 @@
 """``avpet sync``, ``extract`` and ``index`` at 1, 2 and the default threads, alone and beside a
 second busy process: seconds per minute of video, as a user runs them.
 
-    python benchmarks/bench_threads.py ../shared/data/grid_s1 [--clips 10] [--repeats 1]
+    python benchmarks/bench_threads.py ../shared/data/grid_s1 [--clips 10] [--repeats 3]
 
 Each command runs as a subprocess (start-up and weight loading included, as a user waits for
 them) on the same ``--clips`` GRID clips of 3 s with the published weights, with ``--threads 1``,
 ``--threads 2`` and no flag (the default, :mod:`avpet.threads`); then again beside one process
 that keeps a core busy (a Python loop). Prints the machine, the load average before each
-condition, each time and the ratio of the default to the best setting. ``OMP_NUM_THREADS`` and
-``AVPET_THREADS`` are cleared. docs/performance.md quotes the output.
+condition with the budget the default would take then, the median of ``--repeats`` runs per
+cell (the settings in turn) and the ratio of the default to the best setting.
+``OMP_NUM_THREADS`` and ``AVPET_THREADS`` are cleared. docs/performance.md quotes the output.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import time
 from pathlib import Path
 
 from avpet.data.grid import find_clips, subset
+from avpet.threads import plan
 
 TAG = "avpet_small_mid_lowrank.grid_s1"
 SETTINGS = {"1": ["--threads", "1"], "2": ["--threads", "2"], "default": []}
@@ -51,7 +53,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("data", type=Path, help="GRID speaker folder (video/, align/)")
     parser.add_argument("--clips", type=int, default=10)
-    parser.add_argument("--repeats", type=int, default=1, help="runs per cell (median)")
+    parser.add_argument("--repeats", type=int, default=3, help="runs per cell (median)")
     args = parser.parse_args()
     clips = subset(find_clips(args.data / "video", args.data / "align"), args.clips)
     videos = [str(c.video) for c in clips]
@@ -67,16 +69,18 @@ def main() -> None:
                 time.sleep(2)
             try:
                 load = " ".join(Path("/proc/loadavg").read_text().split()[:3])
-                print(f"\n{condition} (load average before: {load})")
+                budget = plan(None, 2)
+                print(
+                    f"\n{condition} (load average before: {load}; the default budget now: "
+                    f"{budget.total} threads, extract's split {budget})"
+                )
                 print(f"{'command':<8} " + " ".join(f"{s:>9}" for s in SETTINGS) + "  default/best")
                 for name, command in commands(videos, work).items():
-                    rates = {
-                        setting: statistics.median(
-                            timed(command + extra, work) for _ in range(args.repeats)
-                        )
-                        / minutes
-                        for setting, extra in SETTINGS.items()
-                    }
+                    runs: dict[str, list[float]] = {setting: [] for setting in SETTINGS}
+                    for _ in range(args.repeats):  # round robin: drift hits every setting
+                        for setting, extra in SETTINGS.items():
+                            runs[setting].append(timed(command + extra, work) / minutes)
+                    rates = {setting: statistics.median(r) for setting, r in runs.items()}
                     ratio = rates["default"] / min(rates.values())
                     cells = " ".join(f"{rates[s]:9.1f}" for s in SETTINGS)
                     print(f"{name:<8} {cells}  {ratio:.2f}", flush=True)

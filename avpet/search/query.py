@@ -25,7 +25,9 @@ from .index import MODALITIES, ClipIndex, Hit
 from .indexing import embedding_model
 from .spans import distinct, find_spans
 
-PHASES = 2  # query cuts per index stride, chosen in docs/search.md (experiments/search_long.py)
+# Query cuts per index stride. 1 until experiments/search_long.py's validation run says whether
+# more help (docs/search.md, "Search inside long videos"); avpet search --phases tries others.
+PHASES = 1
 
 
 def search_file(
@@ -80,6 +82,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--start", type=float, default=0.0, help="query span start (seconds)")
     parser.add_argument("--end", type=float, default=None, help="query span end (seconds)")
     parser.add_argument("--top", type=int, default=5, help="how many results (default 5)")
+    parser.add_argument(
+        "--phases",
+        type=int,
+        default=PHASES,
+        help=f"cut the query at N phases of the index's stride (default {PHASES})",
+    )
     parser.add_argument("--plot", type=Path, metavar="PNG", help="draw the results' frames")
     add_threads_argument(parser)
     parser.add_argument("--json", action="store_true", help="print one JSON list last")
@@ -94,7 +102,15 @@ def run(args: argparse.Namespace) -> int:
     index = ClipIndex.load(args.index)
     modality, query = ("audio", args.audio) if args.audio else ("visual", args.video)
     hits = search_file(
-        index, embedding_model(index), query, modality, args.start, args.end, args.top, args.threads
+        index,
+        embedding_model(index),
+        query,
+        modality,
+        args.start,
+        args.end,
+        args.top,
+        args.threads,
+        args.phases,
     )
     if args.plot:
         from .plot import plot_hits

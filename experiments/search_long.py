@@ -50,7 +50,7 @@ PHASES = (1, 2, 4)
 
 def rows_at(record, starts: np.ndarray, level: str, modality: str) -> np.ndarray:
     """Rows of ``record`` (extracted at a fine stride) whose clips start at ``starts``."""
-    index = np.searchsorted(record.start.numpy() - 1e-6, starts)
+    index = np.searchsorted(record.start.numpy(), starts - 1e-6)  # the row starting at each
     return record.features[f"{modality}_{level}"][index].float().numpy()
 
 

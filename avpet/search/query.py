@@ -25,8 +25,10 @@ from .index import MODALITIES, ClipIndex, Hit
 from .indexing import embedding_model
 from .spans import distinct, find_spans
 
-# Query cuts per index stride. 1 until experiments/search_long.py's validation run says whether
-# more help (docs/search.md, "Search inside long videos"); avpet search --phases tries others.
+# Query cuts per index stride. More help a query cut anywhere from a long video (4 phases: audio
+# top 1 0.85-0.95 on and off the grid, against 0.20 off it at 1; experiments/search_long.py), but
+# cost a gallery of short videos whose starts sit on the grid; docs/search.md, "Search inside
+# long videos".
 PHASES = 1
 
 

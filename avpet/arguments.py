@@ -26,6 +26,17 @@ def add_pretrained_argument(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_threads_argument(parser: argparse.ArgumentParser) -> None:
+    """``--threads N``, shared by the commands that run a model (:mod:`avpet.threads`)."""
+    parser.add_argument(
+        "--threads",
+        type=int,
+        metavar="N",
+        help="CPU threads in all, torch's and the decoders' (default: AVPET_THREADS, else the "
+        "cores that other work leaves free when the command starts)",
+    )
+
+
 def add_overwrite_argument(parser: argparse.ArgumentParser, what: str = "outputs") -> None:
     """``--overwrite``: without it every command refuses an existing output before any work."""
     parser.add_argument("--overwrite", action="store_true", help=f"replace existing {what}")

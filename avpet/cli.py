@@ -13,6 +13,7 @@ import importlib
 import json
 import sys
 
+from . import threads
 from .arguments import split_pretrained
 from .config import to_dict
 from .errors import AvpetError, interrupted, report
@@ -96,6 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    threads.mark()  # other work is measured while the command starts (avpet.threads)
     parser = build_parser()
     args, rest = parser.parse_known_args(split_pretrained(sys.argv[1:] if argv is None else argv))
     if rest:  # only a command with free-form overrides (``avpet pretrain``) takes the rest

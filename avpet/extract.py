@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import os
 import sys
 import time
 from dataclasses import replace
@@ -27,7 +26,13 @@ import torch
 from tqdm import tqdm
 
 from . import __version__, ranks
-from .arguments import add_pretrained_argument, add_roi_argument, parse_roi, warn_if_random
+from .arguments import (
+    add_pretrained_argument,
+    add_roi_argument,
+    add_threads_argument,
+    parse_roi,
+    warn_if_random,
+)
 from .config import to_dict
 from .data.sources import check_distinct_names, find_media
 from .data.stream import Coverage
@@ -54,9 +59,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--end", type=float, help="end of the span (seconds; default: the end)")
     parser.add_argument("--batch-size", type=int, default=32, help="clips per model call")
     parser.add_argument("--workers", type=int, default=2, help="videos decoded at once (threads)")
-    parser.add_argument(
-        "--threads", type=int, help="torch CPU threads (default: cores left by the decode threads)"
-    )
+    add_threads_argument(parser)
     parser.add_argument("--device", default="cpu", help="torch device (cpu, cuda, cuda:1, ...)")
     parser.add_argument(
         "--precision", choices=("fp32", "bf16"), default="fp32", help="bf16: autocast the model"
@@ -93,8 +96,6 @@ def _prepare_and_extract(args: argparse.Namespace, where: ranks.Ranks) -> int:
     torch.manual_seed(args.seed or 0)
     if where.world > 1 and args.device == "cuda":
         args.device = f"cuda:{where.local_rank}"
-    if where.world > 1 and args.threads is None:  # the node's cores shared by its ranks
-        args.threads = max(1, (os.cpu_count() or 1) // where.local_world - args.workers)
     cfg = ExtractCfg(
         coverage=Coverage(args.clip_stride, args.num_clips, args.start, args.end),
         batch_size=args.batch_size,

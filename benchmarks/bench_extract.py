@@ -32,6 +32,7 @@ from avpet.data.sources import Source, find_media
 from avpet.data.stream import MediaStream
 from avpet.features import ExtractCfg, prepare
 from avpet.features.pipeline import run
+from avpet.threads import plan
 
 MODEL = "avpet_small_mid_lowrank"
 WORK = Path("runs/bench_extract")
@@ -72,12 +73,12 @@ def decode_only(sources: list[Source], transform, cfg: ExtractCfg, window: int) 
 
 def model_rate(model: torch.nn.Module, transform, cfg: ExtractCfg, window: int) -> float:
     """Clips/s of the model alone on random input of one full batch, on the threads ``run``
-    gives it (the cores the decode threads leave)."""
+    gives it (:func:`avpet.threads.plan`)."""
     spec, per_call = transform.cfg.input, max(1, cfg.batch_size // window)
     visual = torch.randn(per_call, window, 3, spec.frames, spec.size, spec.size)
     audio = torch.randn(per_call, window, *spec.audio_shape[1:])
     threads = torch.get_num_threads()
-    torch.set_num_threads(cfg.threads or max(1, (os.cpu_count() or 1) - cfg.workers))
+    torch.set_num_threads(plan(cfg.threads, cfg.workers).torch)
     with torch.inference_mode():
         model.forward_features(visual=visual, audio=audio)  # warm-up
         started = time.perf_counter()

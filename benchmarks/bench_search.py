@@ -1,15 +1,21 @@
-"""Search at scale: a million synthetic clip embeddings, exact search against the approximate one.
+"""Search at scale: a million clip embeddings, exact search against the approximate one.
 
-The rows are drawn around 20,000 random centres (a clip's neighbours in a real collection are the
-other clips of its video and of similar scenes, so real embeddings cluster; uniform noise on the
-sphere would be the worst case of any inverted file, reported with ``--uniform``). Queries are
-held-out points of the same distribution. Prints one JSON object: build time, resident memory,
-per-query latency of exact search (torch) and of the faiss inverted file, and the recall@10 of the
-approximate answers against the exact ones. With ``--span-clips K``, also the latency of a query of
-``K`` clips through :func:`avpet.search.spans.find_spans` with exact candidates (the rows as videos
-of 50 clips), and how often such a query cut from a video finds its own span at top 1.
+With ``--real INDEX`` (a folder written by ``avpet index``) the rows have the distribution of that
+index's real embeddings: each is one of its visual rows plus noise drawn with the covariance of
+those rows (``--noise`` times it), and the queries are its audio rows expanded the same way, as a
+sound searches pictures. Otherwise the rows are drawn around 20,000 random centres (a clip's
+neighbours in a real collection are the other clips of its video and of similar scenes, so real
+embeddings cluster; uniform noise on the sphere would be the worst case of any inverted file,
+reported with ``--uniform``), and queries are held-out points of the same distribution. Prints
+one JSON object: build time, resident memory, per-query latency of exact search (torch) and of
+the faiss inverted file, the recall@10 of the approximate answers against the exact ones, and
+exact search with all queries in one batch, in float32 and bfloat16 (its recall@10 against
+float32). With ``--span-clips K``, also the latency of a query of ``K`` clips through
+:func:`avpet.search.spans.find_spans` with exact candidates (the rows as videos of 50 clips), and
+how often such a query cut from a video finds its own span at top 1.
 
     python benchmarks/bench_search.py --rows 1000000 --dim 256
+    python benchmarks/bench_search.py --rows 1000000 --real runs/search_index
     python benchmarks/bench_search.py --rows 200000 --span-clips 10
 """
 
@@ -39,6 +45,43 @@ def synthetic(rows: int, dim: int, centres: int, uniform: bool, seed: int) -> np
         x = means[rng.integers(0, centres, rows)]
         x += 0.5 * rng.standard_normal((rows, dim), dtype=np.float32)
     return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+def expanded(index_dir: Path, rows: int, queries: int, noise: float, seed: int):
+    """``rows`` visual and ``queries`` audio unit vectors with the distribution of the index's
+    real rows: a random real row plus ``noise`` times a draw with their covariance."""
+    real = ClipIndex.load(index_dir).embeddings
+    rng = np.random.default_rng(seed)
+
+    def grow(source: np.ndarray, count: int) -> np.ndarray:
+        centred = source - source.mean(0)
+        out = np.empty((count, source.shape[1]), np.float32)
+        for begin in range(0, count, 20_000):
+            n = min(20_000, count - begin)
+            mix = rng.standard_normal((n, len(source)), dtype=np.float32) / np.sqrt(len(source))
+            x = source[rng.integers(0, len(source), n)] + noise * (mix @ centred)
+            out[begin : begin + n] = x / np.linalg.norm(x, axis=1, keepdims=True)
+        return out
+
+    return grow(real["visual"], rows), grow(real["audio"], queries)
+
+
+def batched_exact(rows: np.ndarray, queries: np.ndarray, dtype) -> tuple[float, np.ndarray]:
+    """Per-query ms of exact top-10 with every query in one batch, in ``dtype``; the rows."""
+    import torch
+
+    table = torch.from_numpy(rows).to(dtype)
+    q = torch.from_numpy(queries).to(dtype)
+    began = time.perf_counter()
+    found = []
+    for begin in range(0, len(table), 65536):
+        scores = (q @ table[begin : begin + 65536].T).float()
+        values, where = scores.topk(10, dim=1)
+        found.append((values, where + begin))
+    values = torch.cat([v for v, _ in found], 1)
+    where = torch.cat([w for _, w in found], 1)
+    best = where.gather(1, values.topk(10, dim=1).indices)
+    return (time.perf_counter() - began) / len(queries) * 1000, best.numpy()
 
 
 def rss_mb() -> float:
@@ -87,10 +130,16 @@ def main() -> None:
     parser.add_argument("--nprobe", type=int, nargs="+", default=[16, 32, 64, 128])
     parser.add_argument("--uniform", action="store_true")
     parser.add_argument("--span-clips", type=int, help="also time queries of this many clips")
+    parser.add_argument("--real", type=Path, metavar="INDEX", help="expand this index's rows")
+    parser.add_argument("--noise", type=float, default=0.3, help="noise scale with --real")
     args = parser.parse_args()
 
-    data = synthetic(args.rows + args.queries, args.dim, 20_000, args.uniform, seed=0)
-    rows, queries = data[: args.rows], data[args.rows :]
+    if args.real:
+        rows, queries = expanded(args.real, args.rows, args.queries, args.noise, seed=0)
+        args.dim = rows.shape[1]
+    else:
+        data = synthetic(args.rows + args.queries, args.dim, 20_000, args.uniform, seed=0)
+        rows, queries = data[: args.rows], data[args.rows :]
     base = rss_mb()
     start = time.perf_counter()
     index = build_ivf(rows, args.nprobe[0])
@@ -104,6 +153,13 @@ def main() -> None:
         return (time.perf_counter() - began) / len(queries) * 1000, np.concatenate(found)
 
     exact_ms, exact_rows = per_query(lambda q: exact_search(rows, q, 10)[1])
+    import torch
+
+    batched = {}
+    for name, dtype in (("float32", torch.float32), ("bfloat16", torch.bfloat16)):
+        ms, found = batched_exact(rows, queries, dtype)
+        hits = [len(set(a) & set(b)) / 10 for a, b in zip(exact_rows, found, strict=True)]
+        batched[name] = {"ms_per_query": round(ms, 3), "recall_at_10": round(np.mean(hits), 4)}
     approximate = {}
     for nprobe in args.nprobe:
         index.nprobe = nprobe
@@ -115,12 +171,19 @@ def main() -> None:
             {
                 "rows": args.rows,
                 "dim": args.dim,
-                "data": "uniform" if args.uniform else "clustered (20,000 centres)",
+                "data": (
+                    f"{args.real} expanded (noise {args.noise})"
+                    if args.real
+                    else "uniform"
+                    if args.uniform
+                    else "clustered (20,000 centres)"
+                ),
                 "ivf_lists": index.nlist,
                 "build_s": round(build_s, 1),
                 "rows_mb": round(rows.nbytes / 2**20),
                 "index_mb": round(index_mb),
                 "exact_ms_per_query": round(exact_ms, 2),
+                "exact_batched": {"queries": len(queries), **batched},
                 "ivf": {
                     n: {k: round(float(v), 4) for k, v in r.items()} for n, r in approximate.items()
                 },

@@ -335,18 +335,45 @@ PUBLISHED = sorted(p for p in (REPO_ROOT / "hub").glob("*") if p.is_dir())
 
 
 @pytest.mark.parametrize("folder", PUBLISHED, ids=[p.name for p in PUBLISHED])
-def test_published_repo_loads_by_its_tag_through_the_hub(hub, folder):
-    """``create_model("name.tag", pretrained=True)`` goes to the registered hub id through
-    huggingface_hub and gets exactly the weights of the committed folder."""
+def test_published_tag_resolution_order(hub, folder, monkeypatch, tmp_path):
+    """``create_model("name.tag", pretrained=True)`` reads the Hub cache, else the copy shipped
+    with the package (the committed folder), else the Hub; an explicit source is read as given."""
+    from avpet.hub import sources
+
     hub_id = avpet.get_pretrained_cfg(folder.name).hf_hub_id
     assert hub_id, f"{folder.name} is not registered with a hub id"
-    hub.publish(hub_id, folder)
-    model = avpet.create_model(folder.name, pretrained=True)
-    assert _same_weights(model, avpet.create_model(folder.name, pretrained=f"local-dir:{folder}"))
+    shipped = avpet.create_model(folder.name, pretrained=f"local-dir:{folder}")
+    model = avpet.create_model(folder.name, pretrained=True)  # empty cache: the shipped copy
+    assert _same_weights(model, shipped) and hub.requests == []
     assert model.pretrained_cfg == avpet.get_pretrained_cfg(folder.name)
     arch = folder.name.partition(".")[0]
     if avpet.list_models(arch + ".*", pretrained=True)[0] == folder.name:  # the default tag
         assert _same_weights(avpet.create_model(arch, pretrained=True), model)
+
+    newer = avpet.create_model(folder.name, pretrained=f"local-dir:{folder}")
+    with torch.no_grad():
+        next(newer.parameters()).add_(1.0)
+    hub.publish(hub_id, save_pretrained(newer, tmp_path / "newer", hf_hub_id=hub_id))
+    assert _same_weights(avpet.create_model(folder.name, pretrained=f"hf-hub:{hub_id}"), newer)
+    requests = len(hub.requests)
+    assert _same_weights(avpet.create_model(folder.name, pretrained=True), newer)  # the cache
+    assert len(hub.requests) == requests
+
+    shutil.rmtree(tmp_path / "hf_home" / "hub")
+    monkeypatch.setattr(sources, "bundled_folder", lambda repo_id: None)  # nothing shipped
+    assert _same_weights(avpet.create_model(folder.name, pretrained=True), newer)  # the Hub
+    assert len(hub.requests) > requests
+
+
+def test_a_shipped_folder_serves_only_the_hub_id_it_records():
+    from avpet.hub.bundled import bundled_folder
+
+    name = PUBLISHED[0].name
+    shipped = bundled_folder(avpet.get_pretrained_cfg(name).hf_hub_id)  # the wheel's, or hub/
+    for file in ("config.json", "model.safetensors"):
+        assert (shipped / file).read_bytes() == (PUBLISHED[0] / file).read_bytes()
+    assert bundled_folder(f"someone-else/{name}") is None
+    assert bundled_folder("avpet/not-published") is None
 
 
 @pytest.mark.parametrize("folder", PUBLISHED, ids=[p.name for p in PUBLISHED])

@@ -37,7 +37,8 @@ def test_a_span_stays_inside_its_video_and_a_short_video_is_compared_whole():
     index, clips = _index()
     query = np.concatenate([clips[2], np.tile(index.centre("audio"), (2, 1))])
     best = find_spans(index, query, "audio", top=2)  # video2's 4 clips, then 2 average ones
-    assert (best[0].video, best[0].start, best[0].end) == ("video2.mp4", 0.0, pytest.approx(3.84))
+    # the span is the whole video, never past its end (6 clips would reach 3.84 s)
+    assert (best[0].video, best[0].start, best[0].end) == ("video2.mp4", 0.0, pytest.approx(2.56))
     assert best[0].score > 0.99 > 0.5 > best[1].score  # the average clips weigh next to nothing
     stitched = find_spans(index, np.concatenate([clips[0][4:], clips[1][:2]]), "audio", top=50)
     # the end of video0 and the start of video1 make no span: every hit lies inside its video
@@ -67,3 +68,14 @@ def test_beyond_the_exact_limit_the_inverted_file_proposes_the_spans():
     index.exact_limit = 100  # 190 rows: the inverted file answers
     assert find_spans(index, clips[1][20:30], "audio", top=3) == exact
     assert "visual" in index._approximate and exact[0].start == pytest.approx(20 * 0.64)
+
+
+def test_distinct_hits_leave_out_the_same_span_found_twice():
+    from avpet.search.index import Hit
+    from avpet.search.spans import distinct, overlap
+
+    a, b = Hit("v.mp4", 1.0, 3.0, 0.9), Hit("v.mp4", 1.2, 3.2, 0.8)  # IoU 1.8 / 2.2
+    c, d = Hit("v.mp4", 2.5, 4.5, 0.7), Hit("w.mp4", 1.0, 3.0, 0.6)
+    assert overlap(a, b) == pytest.approx(1.8 / 2.2) and overlap(a, c) == pytest.approx(0.5 / 3.5)
+    assert distinct([d, b, c, a], top=5) == [a, c, d]
+    assert distinct([d, b, c, a], top=2) == [a, c]

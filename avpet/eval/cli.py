@@ -19,10 +19,11 @@ from typing import Protocol
 
 import torch
 
-from ..arguments import add_pretrained_argument
+from ..arguments import add_pretrained_argument, add_threads_argument
 from ..errors import ConfigError
 from ..extras import require
 from ..hub.sources import weights_request
+from ..threads import configure
 from .probe import ProbeCfg
 
 
@@ -74,6 +75,7 @@ def _common(parser: argparse.ArgumentParser, probes: bool) -> None:
         "--seed", type=int, default=0, help="random init and probe folds (default 0)"
     )
     parser.add_argument("--json", action="store_true", help="print the metrics as one JSON object")
+    add_threads_argument(parser)
     if not probes:
         return
     parser.add_argument("--batch-size", type=int, default=16, help="sequences per forward")
@@ -107,6 +109,7 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--batch-size must be >= 1, got {args.batch_size}")
     probe = ProbeCfg(cs=tuple(getattr(args, "probe_c", ProbeCfg.cs)), seed=args.seed)
     pretrained = args.pretrained if args.baseline else weights_request(args.model, args.pretrained)
+    configure(args.threads)
     started = time.monotonic()
     metrics = benchmark(args.task).run(args, probe)
     result = {

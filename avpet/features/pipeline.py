@@ -15,7 +15,6 @@ processes sharing the files (``torchrun -m avpet extract``).
 
 from __future__ import annotations
 
-import os
 import queue
 import threading
 from collections.abc import Iterator, Sequence
@@ -29,6 +28,7 @@ from ..data.stream import Coverage, MediaStream, Window
 from ..data.transforms import ClipTransform
 from ..errors import ConfigError, MediaError
 from ..models.contract import MODALITIES, AVModel
+from ..threads import plan
 from .store import VideoFeatures
 
 
@@ -36,9 +36,9 @@ from .store import VideoFeatures
 class ExtractCfg:
     """How :func:`run` reads and batches: ``coverage`` (which clips), ``batch_size`` (clips per
     model call), ``workers`` (files decoded at once, in threads), ``device``, ``precision``
-    (``"fp32"``, or ``"bf16"`` autocast), ``threads``: torch's CPU threads during the run
-    (``None``: the cores left by the decode threads, at least 1; more threads than free cores
-    make torch's thread pool spin against the decoders)."""
+    (``"fp32"``, or ``"bf16"`` autocast), ``threads``: the run's CPU threads in all, torch's and
+    the decode threads (``None``: the free cores, :func:`avpet.threads.plan`; more threads than
+    free cores make torch's thread pool spin against the decoders)."""
 
     coverage: Coverage = field(default_factory=Coverage)
     batch_size: int = 32
@@ -74,8 +74,9 @@ def run(
     the order the files finish. ``model`` must be on ``cfg.device`` in eval mode."""
     window = 1 if model.clips_alone else transform.cfg.input.num_clips
     per_call = max(1, cfg.batch_size // window)
-    windows: queue.Queue = queue.Queue(maxsize=2 * per_call * cfg.workers)
+    windows: queue.Queue = queue.Queue(maxsize=2 * per_call * max(cfg.workers, 1))
     stop = threading.Event()
+    budget = plan(cfg.threads, cfg.workers)
     todo = iter(enumerate(sources))
     lock = threading.Lock()
 
@@ -109,7 +110,7 @@ def run(
 
     threads = [
         threading.Thread(target=work, name=f"avpet-decode-{n}", daemon=True)
-        for n in range(min(cfg.workers, len(sources)))
+        for n in range(min(budget.workers, len(sources)))
     ]
     for thread in threads:
         thread.start()
@@ -117,7 +118,7 @@ def run(
     pending: dict[tuple, list[tuple[int, int, Window]]] = {}
     running = len(threads)
     torch_threads = torch.get_num_threads()
-    torch.set_num_threads(cfg.threads or max(1, (os.cpu_count() or 1) - cfg.workers))
+    torch.set_num_threads(budget.torch)
     try:
         while running:
             item = windows.get()

@@ -30,6 +30,7 @@ from .sources import (
     parse_source,
     read_json,
     resolve,
+    resolve_published,
     weights_record,
 )
 from .weights import load_into, read_safetensors, sha256_of, verify_file, write_safetensors
@@ -184,16 +185,21 @@ def load_pretrained(
     Args:
         model: a registered model (``model_name``, ``cfg``, ``pretrained_cfg`` attributes).
         source: ``hf-hub:org/repo[@rev]``, ``local-dir:/path``, a ``.safetensors`` file or a
-            hub-layout folder; ``None`` uses ``pretrained_cfg.hf_hub_id``/``hf_hub_revision``,
-            else ``pretrained_cfg.file``, else the authors' checkpoint ``pretrained_cfg.official``
-            (downloaded and converted once, :mod:`avpet.hub.official`).
+            hub-layout folder, read as given; ``None`` uses ``pretrained_cfg.hf_hub_id`` /
+            ``hf_hub_revision`` (from the Hub cache, else the copy shipped with the package, else
+            the Hub: :func:`~avpet.hub.sources.resolve_published`), else ``pretrained_cfg.file``,
+            else the authors' checkpoint ``pretrained_cfg.official`` (downloaded and converted
+            once, :mod:`avpet.hub.official`).
         strict: refuse missing or unexpected keys and a ``config.json`` whose model name or
             architecture config differs from ``model``'s (wrong shapes are always refused).
 
     With a repo ``config.json``, the weights' size and SHA-256 are checked first and the repo's
     pretrained config (input spec, hub id, licence) becomes ``model.pretrained_cfg``.
     """
-    resolved = resolve(_default_source(model) if source is None else parse_source(source))
+    if source is None:
+        resolved = resolve_published(_default_source(model))
+    else:
+        resolved = resolve(parse_source(source))
     repo_pretrained = None
     if resolved.config is not None:
         config = read_repo_config(resolved.config)

@@ -7,6 +7,10 @@ Sources (the names timm and open_clip use):
 * ``local-dir:/path``: a folder in the hub repo layout (``config.json`` + weights), as in ``hub/``;
 * a plain path: a ``.safetensors`` file, or a folder in the hub layout.
 
+A tag's own weights (``pretrained=True``) come from the first of: the Hub cache, the copy that
+ships with the package (:mod:`.bundled`), the Hub (:func:`resolve_published`). A source given
+explicitly is read as given.
+
 Nothing here touches the network before :func:`resolve` is called, and huggingface_hub is only
 imported then.
 """
@@ -23,6 +27,7 @@ from pathlib import Path
 from typing import Literal
 
 from ..errors import CheckpointError, ConfigError, HubError
+from .bundled import bundled_folder
 
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
@@ -96,6 +101,37 @@ def resolve(source: Source) -> Resolved:
     if not path.is_file():
         raise CheckpointError(path, "no such file")
     return Resolved(source, path, None)
+
+
+def resolve_published(source: Source) -> Resolved:
+    """The weights a tag names (``pretrained=True``): for ``hf-hub:`` the Hub cache's copy if it
+    holds one, else the copy shipped with the package (unless a revision is pinned), else a
+    download; any other source as :func:`resolve`. A fresh install thus works offline, and a
+    newer upload, once downloaded, wins over the shipped copy."""
+    if source.kind != "hf-hub":
+        return resolve(source)
+    cached = _from_cache(source)
+    if cached is not None:
+        return cached
+    folder = bundled_folder(source.location) if source.revision is None else None
+    if folder is not None:
+        return _resolve_dir(Source("local-dir", str(folder)), folder)
+    return _resolve_hub(source)
+
+
+def _from_cache(source: Source) -> Resolved | None:
+    """``config.json`` and its weights from the Hub cache, both at one commit, or ``None``
+    (no network, whatever ``HF_HUB_OFFLINE`` says)."""
+    from huggingface_hub import try_to_load_from_cache
+
+    config = try_to_load_from_cache(source.location, CONFIG_NAME, revision=source.revision)
+    if not isinstance(config, str):
+        return None
+    commit = Path(config).parent.name
+    weights = try_to_load_from_cache(
+        source.location, weights_file_name(Path(config)), revision=commit
+    )
+    return Resolved(source, Path(weights), Path(config)) if isinstance(weights, str) else None
 
 
 def resolve_config(source: Source) -> Path:

@@ -13,9 +13,11 @@ import argparse
 import json
 import os
 
+from ..arguments import add_threads_argument
 from ..config import to_dict
 from ..errors import AvpetError, ConfigError, interrupted, report
 from ..extras import require
+from ..threads import configure
 from .config import load_config
 from .train import train
 
@@ -46,6 +48,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--print-config", action="store_true", help="print the resolved config as JSON and exit"
     )
+    add_threads_argument(parser)
     parser.set_defaults(overrides=[])
 
 
@@ -78,6 +81,7 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(to_dict(cfg), indent=2))
         return 0
     require("train", "avpet pretrain (TensorBoard logging)")
+    configure(args.threads, workers=cfg.data.num_workers)  # per rank: the node's cores shared
     resume = args.resume_from or ("auto" if args.resume else None)
     final = train(cfg, resume=resume, overwrite=args.overwrite)
     if os.environ.get("RANK", "0") == "0":

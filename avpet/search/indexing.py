@@ -25,6 +25,7 @@ from ..arguments import (
     add_overwrite_argument,
     add_pretrained_argument,
     add_roi_argument,
+    add_threads_argument,
     parse_roi,
     warn_if_random,
 )
@@ -116,9 +117,7 @@ def update_index(
                 if mine  # a rank with no file to embed still takes part in the gather
                 else []
             )
-            records = [
-                (r.path, r.start.numpy(), r.end.numpy(), _embeddings(r, index)) for r in found
-            ]
+            records = [(r.path, r.start.numpy(), _ends(r), _embeddings(r, index)) for r in found]
             shares = ranks.gather_to_main((records, {e.path: e.reason for e in errors}))
             for share_records, share_skipped in shares:
                 for path, start, end, embeddings in share_records:
@@ -150,6 +149,12 @@ def portable_source(pretrained: bool | str) -> bool | str:
         return pretrained
     resolved = Path(source.location).expanduser().resolve()
     return str(resolved) if source.kind == "file" else f"{source.kind}:{resolved}"
+
+
+def _ends(record: VideoFeatures) -> np.ndarray:
+    """Clip ends, the last one at most the file's duration (its clip is padded past the end)."""
+    ends = record.end.numpy()
+    return np.minimum(ends, record.duration) if record.duration and record.duration > 0 else ends
 
 
 def _embeddings(record: VideoFeatures, index: ClipIndex) -> dict[str, np.ndarray]:
@@ -187,6 +192,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--batch-size", type=int, default=32, help="clips per model call")
     add_overwrite_argument(parser, "an existing index (start a new one)")
+    add_threads_argument(parser)
     parser.add_argument("--json", action="store_true", help="print one JSON object last")
 
 
@@ -198,7 +204,7 @@ def run(args: argparse.Namespace) -> int:
     with ranks.process_group(ranks.from_env()) as where:
         report = update_index(
             args.out, swallowed + args.paths, args.model, pretrained, roi, args.clip_stride,
-            args.overwrite, batch_size=args.batch_size,
+            args.overwrite, batch_size=args.batch_size, threads=args.threads,
         )  # fmt: skip
     if not where.is_main:
         return 0

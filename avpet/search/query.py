@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import argparse
 import json
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import torch
 
-from ..arguments import add_overwrite_argument, warn_if_random
+from ..arguments import add_overwrite_argument, add_threads_argument, warn_if_random
+from ..data.config import resolve_data_config
 from ..data.stream import Coverage
 from ..errors import ConfigError, MediaError
 from ..extras import require
@@ -23,7 +24,13 @@ from ..features import extract_features
 from ..outputs import check_output
 from .index import MODALITIES, ClipIndex, Hit
 from .indexing import embedding_model
-from .spans import find_spans
+from .spans import distinct, find_spans
+
+# Query cuts per index stride. More help a query cut anywhere from a long video (4 phases: audio
+# top 1 0.85-0.95 on and off the grid, against 0.20 off it at 1; experiments/search_long.py), but
+# cost a gallery of short videos whose starts sit on the grid; docs/search.md, "Search inside
+# long videos".
+PHASES = 1
 
 
 def search_file(
@@ -34,20 +41,35 @@ def search_file(
     start: float = 0.0,
     end: float | None = None,
     top: int = 5,
+    threads: int | None = None,
+    phases: int = PHASES,
 ) -> list[Hit]:
     """The ``top`` spans of ``index`` whose other modality goes with ``modality`` (``"audio"`` or
     ``"visual"``) of ``query`` between ``start`` and ``end`` seconds; ``model``:
-    :func:`~avpet.search.indexing.embedding_model` of the index."""
+    :func:`~avpet.search.indexing.embedding_model` of the index; ``threads``: CPU threads
+    (:func:`avpet.threads.plan`). The query is cut at ``phases`` phases of the index's stride
+    (clips starting ``j·stride/phases`` later, each hit moved back by as much), so a query whose
+    start falls between the index's clip starts still lines up with one of them."""
     if modality not in MODALITIES:
         raise ConfigError(f"the query modality is audio or visual, got {modality!r}")
-    coverage = Coverage(stride=index.stride, start=start, end=end)
+    if phases < 1:
+        raise ConfigError(f"phases must be >= 1, got {phases}")
+    stride = index.stride or resolve_data_config(model).input.clip_seconds
+    coverage = Coverage(stride=stride / phases, start=start, end=end)
     record = next(
-        extract_features([query], model, roi=index.crop, coverage=coverage, on_error="raise")
+        extract_features(
+            [query], model, roi=index.crop, coverage=coverage, on_error="raise", threads=threads
+        )
     )
     if not (record.has_audio if modality == "audio" else record.has_visual):
         raise MediaError(query, f"has no {modality} stream to search with")
-    queries = record.features[f"{modality}_{index.level}"].float().numpy()
-    return find_spans(index, queries, modality, top)
+    clips = record.features[f"{modality}_{index.level}"].float().numpy()
+    hits = []
+    for j in range(min(phases, len(clips))):
+        shift = float(record.start[j] - record.start[0])
+        for hit in find_spans(index, clips[j::phases], modality, top):
+            hits.append(replace(hit, start=max(hit.start - shift, 0.0), end=hit.end - shift))
+    return distinct(hits, top)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -63,8 +85,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--start", type=float, default=0.0, help="query span start (seconds)")
     parser.add_argument("--end", type=float, default=None, help="query span end (seconds)")
     parser.add_argument("--top", type=int, default=5, help="how many results (default 5)")
+    parser.add_argument(
+        "--phases",
+        type=int,
+        default=PHASES,
+        help=f"cut the query at N phases of the index's stride (default {PHASES})",
+    )
     parser.add_argument("--plot", type=Path, metavar="PNG", help="draw the results' frames")
     add_overwrite_argument(parser, "a --plot file")
+    add_threads_argument(parser)
     parser.add_argument("--json", action="store_true", help="print one JSON list last")
 
 
@@ -79,7 +108,15 @@ def run(args: argparse.Namespace) -> int:
     index = ClipIndex.load(args.index)
     warn_if_random("search", index.model, index.pretrained)
     hits = search_file(
-        index, embedding_model(index), query, modality, args.start, args.end, args.top
+        index,
+        embedding_model(index),
+        query,
+        modality,
+        args.start,
+        args.end,
+        args.top,
+        args.threads,
+        args.phases,
     )
     if args.plot:
         from .plot import plot_hits

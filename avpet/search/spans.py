@@ -35,16 +35,33 @@ def find_spans(index: ClipIndex, queries: np.ndarray, modality: str, top: int = 
     spans = _candidates(index, scores, rows, len(query), max(RESCORED, top))
     exact = span_cosines(index, query, spans, other)
     best = np.argsort(-exact, kind="stable")[:top]
-    first, _ = index.video_rows()
+    first, count = index.video_rows()
     hits = []
     for (video, position), score in zip(spans[best], exact[best], strict=True):
         row = first[video] + max(position, 0)
         clip = float(index.ends[row] - index.starts[row])
         stride = index.stride or clip
         begin = max(float(index.starts[row]) + min(position, 0) * stride, 0.0)
-        end = begin + (len(query) - 1) * stride + clip
+        last_end = float(index.ends[first[video] + count[video] - 1])
+        end = min(begin + (len(query) - 1) * stride + clip, last_end)  # never past the file
         hits.append(Hit(index.videos[video], begin, end, float(score)))
     return hits
+
+
+def distinct(hits: list[Hit], top: int) -> list[Hit]:
+    """The ``top`` best ``hits``, leaving out a hit that overlaps a better one of its video by
+    half their union or more (the same span found twice)."""
+    kept: list[Hit] = []
+    for hit in sorted(hits, key=lambda h: -h.score):
+        if not any(k.video == hit.video and overlap(k, hit) >= 0.5 for k in kept):
+            kept.append(hit)
+    return kept[:top]
+
+
+def overlap(a: Hit, b: Hit) -> float:
+    """Intersection over union of two hits' time spans."""
+    inter = max(0.0, min(a.end, b.end) - max(a.start, b.start))
+    return inter / max(a.end - a.start + b.end - b.start - inter, 1e-9)
 
 
 def _centred(rows: np.ndarray, centre: np.ndarray) -> np.ndarray:

@@ -18,6 +18,7 @@ from ..arguments import (
     add_overwrite_argument,
     add_pretrained_argument,
     add_roi_argument,
+    add_threads_argument,
     parse_roi,
     warn_if_random,
 )
@@ -25,6 +26,7 @@ from ..data.sources import find_media
 from ..errors import EXIT_ERROR, ConfigError, MediaError
 from ..hub.sources import weights_request
 from ..outputs import atomic_file, check_output
+from ..threads import configure
 from .fix import container_of, ffmpeg_command, write_aligned
 from .plot import plot_scores
 from .scorer import DEFAULT_MODEL, SyncResult, SyncScorer
@@ -62,6 +64,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     add_overwrite_argument(parser)
     parser.add_argument("--device", default="cpu", help="torch device (cpu, cuda, ...)")
+    add_threads_argument(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -81,6 +84,7 @@ def run(args: argparse.Namespace) -> int:
         container_of(args.fix)  # a format it can write, before any work
     pretrained = weights_request(args.model, args.pretrained)
     warn_if_random("sync", args.model, pretrained)
+    configure(args.threads)  # one process reads, then scores: torch has the budget
     scorer = SyncScorer(args.model, pretrained, roi, args.search_frames, args.window, args.device)
     results, failures = [], []
     for source in sources:

@@ -7,8 +7,10 @@ the official ``AudioTextVideoEmbedding`` with the official config of the checkpo
 (``mmv/config.py``: ``fac_relu`` heads, audio ResNet50 v2, cross-replica BatchNorm), imported from
 the checkout given with ``--official`` (the folder holding ``mmv/``). Parameters are initialised
 in training mode on a one-device ``pmap`` (cross-replica BatchNorm needs its axis), so the
-audio-to-text head the released files carry exists too; every parameter and BatchNorm statistic
-is then redrawn at random, written with ``dill.dump({"params", "state"})`` in float32 (as
+audio-to-text head the released files carry exists too; every parameter is then redrawn at
+random and every BatchNorm's moving statistics set to those of 32 random inputs (a
+training-mode pass whose averages keep only that batch: drawn statistics left the deep S3D's
+video output constant), written with ``dill.dump({"params", "state"})`` in float32 (as
 ``mmv/utils/checkpoint.py`` reads them), and the model run in eval mode in float64 on random
 inputs (the S3D input goes through the eval's ``space_to_depth_batch``, re-done here in numpy).
 
@@ -39,6 +41,7 @@ CHECKPOINTS = {
 # size: batch, frames, height/width, spectrogram frames, mel bins, words, vocabulary, word dim
 SIZES = {"full": (2, 8, 112, 96, 40, 16, 2**16, 300), "tiny": (2, 4, 16, 24, 16, 6, 20, 16)}
 TINY_DIVISOR, TINY_MIN = 64, 8
+CALIBRATION = 32  # random inputs whose statistics the BatchNorm layers keep
 
 
 def shrink_convolutions(hk) -> None:
@@ -50,9 +53,11 @@ def shrink_convolutions(hk) -> None:
                 super().__init__(max(TINY_MIN, output_channels // TINY_DIVISOR), *args, **kwargs)
 
         Small.__name__ = Small.__qualname__ = base.__name__
+        Small.shrunk = True
         return Small
 
-    hk.Conv2D, hk.Conv3D = small(hk.Conv2D), small(hk.Conv3D)
+    if not getattr(hk.Conv2D, "shrunk", False):
+        hk.Conv2D, hk.Conv3D = small(hk.Conv2D), small(hk.Conv3D)
 
 
 def space_to_depth(video: np.ndarray) -> np.ndarray:
@@ -63,21 +68,16 @@ def space_to_depth(video: np.ndarray) -> np.ndarray:
     return x.reshape(b, t // 2, h // 2, w // 2, 8 * c)
 
 
-def randomize(tree, rng: np.random.Generator, kind: str) -> dict:
-    """Every array redrawn: weights ~ N(0, 1/fan_in), BN scale U(0.5, 1.5), offset and mean
-    N(0, 0.1²), variance U(0.5, 1.5) (the ``counter`` and ``hidden`` of the EMAs kept)."""
+def randomize(tree, rng: np.random.Generator) -> dict:
+    """Every parameter redrawn: weights ~ N(0, 1/fan_in), BN scale U(0.5, 1.5), offset and bias
+    N(0, 0.1²), word embeddings N(0, 1)."""
     out = {}
     for module, leaves in tree.items():
         out[module] = {}
         for name, value in leaves.items():
             value = np.asarray(value)
             shape = value.shape
-            if kind == "state":
-                if module.endswith("var_ema") and name == "average":
-                    value = rng.uniform(0.5, 1.5, shape)
-                elif name == "average":
-                    value = rng.normal(0.0, 0.1, shape)
-            elif name == "scale":
+            if name == "scale":
                 value = rng.uniform(0.5, 1.5, shape)
             elif name in ("offset", "b"):
                 value = rng.normal(0.0, 0.1, shape)
@@ -87,6 +87,40 @@ def randomize(tree, rng: np.random.Generator, kind: str) -> dict:
                 value = rng.normal(0.0, 1.0, shape) / np.sqrt(np.prod(shape[:-1]))
             out[module][name] = value.astype(np.asarray(leaves[name]).dtype)
     return out
+
+
+def build(model: str, size: str, decay_rate: float | None = None):
+    """The official ``AudioTextVideoEmbedding`` of ``model``'s checkpoint config at ``size`` (the
+    official ``mmv`` package importable): ``(hk.transform_with_state(forward), model_config)``,
+    ``forward(images, audio, word_ids, is_training)``. ``decay_rate`` replaces every BatchNorm's
+    moving-average decay (0: a training-mode pass stores that batch's statistics)."""
+    import haiku as hk
+    import jax.numpy as jnp
+    from mmv import config as mmv_config
+    from mmv.models import mm_embeddings
+
+    if size == "tiny":
+        shrink_convolutions(hk)
+    vocab, word_dim = SIZES[size][6:]
+    model_config = mmv_config.get_model_config(CHECKPOINTS[model])
+    if size == "tiny":  # the heads' widths are config, the rest follows the convolutions
+        model_config["sentence_dim"] = 24
+        model_config["config_video_audio"]["toaud_head_mode"] = "mlp@12"
+        for key in ("config_video_audio", "config_audio_text"):
+            model_config[key]["embedding_dim"] = 12
+        model_config["config_video_text"]["embedding_dim"] = 8
+    if decay_rate is not None:
+        for bn in (model_config["bn_config_proj"], model_config["audio_model_kwargs"]["bn_config"],
+                   model_config["vision_model_kwargs"]["bn_config"]):  # fmt: skip
+            bn["decay_rate"] = decay_rate
+
+    def forward(images, audio, word_ids, is_training):
+        module = mm_embeddings.AudioTextVideoEmbedding(
+            **model_config, word_embedding_matrix=jnp.zeros((vocab, word_dim))
+        )
+        return module(images, audio, word_ids, is_training=is_training)
+
+    return hk.transform_with_state(forward), model_config
 
 
 def main() -> int:
@@ -103,25 +137,10 @@ def main() -> int:
     import haiku as hk
     import jax
     import jax.numpy as jnp
-    from mmv import config as mmv_config
     from mmv.models import mm_embeddings
 
-    if args.size == "tiny":
-        shrink_convolutions(hk)
-    batch, frames, size, spec_frames, mels, words, vocab, word_dim = SIZES[args.size]
-    model_config = mmv_config.get_model_config(CHECKPOINTS[args.model])
-    if args.size == "tiny":  # the heads' widths are config, the rest follows the convolutions
-        model_config["sentence_dim"] = 24
-        model_config["config_video_audio"]["toaud_head_mode"] = "mlp@12"
-        for key in ("config_video_audio", "config_audio_text"):
-            model_config[key]["embedding_dim"] = 12
-        model_config["config_video_text"]["embedding_dim"] = 8
-
-    def forward(images, audio, word_ids, is_training):
-        module = mm_embeddings.AudioTextVideoEmbedding(
-            **model_config, word_embedding_matrix=jnp.zeros((vocab, word_dim))
-        )
-        return module(images, audio, word_ids, is_training=is_training)
+    batch, frames, size, spec_frames, mels, words, vocab, _ = SIZES[args.size]
+    net, model_config = build(args.model, args.size)
 
     def audio_to_text(audio_repr):
         """The audio-to-text head (used in training only) on the eval audio representation."""
@@ -145,7 +164,6 @@ def main() -> int:
     text[0, words // 2 :] = 0  # padding
     images = space_to_depth(video) if args.model == "s3d" else video
 
-    net = hk.transform_with_state(forward)
     init = jax.pmap(
         lambda key, v, a, t: net.init(key, v, a, t, is_training=True),
         axis_name="i",
@@ -155,8 +173,26 @@ def main() -> int:
         *(jnp.asarray(x[None, :1], dtype=jnp.float32 if x.dtype.kind == "f" else x.dtype)
           for x in (images, audio, text)),
     )  # fmt: skip
-    params = randomize(jax.tree_util.tree_map(lambda x: np.asarray(x[0]), params), rng, "params")
-    state = randomize(jax.tree_util.tree_map(lambda x: np.asarray(x[0]), state), rng, "state")
+    params = randomize(jax.tree_util.tree_map(lambda x: np.asarray(x[0]), params), rng)
+    state = jax.tree_util.tree_map(lambda x: np.asarray(x[0]), state)
+    # BatchNorm statistics measured on CALIBRATION more random inputs (a training-mode pass that
+    # keeps only this batch's), so that eval mode normalises as training would: with drawn
+    # statistics the deep S3D's video output stopped depending on its input (2e-7 apart for two
+    # random clips); measured on the two recorded inputs alone, the heads' BatchNorm over two
+    # samples blew the outputs up.
+    calibration = (
+        rng.uniform(0.0, 1.0, (CALIBRATION, frames, size, size, 3)).astype(np.float32),
+        rng.normal(0.0, 1.0, (CALIBRATION, spec_frames, mels, 1)).astype(np.float32),
+        rng.integers(1, vocab, (CALIBRATION, words)).astype(np.int32),
+    )
+    if args.model == "s3d":
+        calibration = (space_to_depth(calibration[0]), *calibration[1:])
+    measure, _ = build(args.model, args.size, decay_rate=0.0)
+    _, state = jax.pmap(
+        lambda p, s, v, a, t: measure.apply(p, s, None, v, a, t, is_training=True),
+        axis_name="i",
+    )(*jax.tree_util.tree_map(lambda x: x[None], (params, state, *calibration)))
+    state = jax.tree_util.tree_map(lambda x: np.asarray(x[0]), state)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     with open(out / CHECKPOINTS[args.model], "wb") as handle:

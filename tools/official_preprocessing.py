@@ -20,14 +20,20 @@ frames avpet decodes (nothing of them is copied here):
   128, ``NUM_FRAMES`` 32, ``SAMPLING_RATE`` 2, ``TARGET_FPS`` 30, mean 0.45, std 0.225).
 * End to end: the official tiny VATT (``tools/official_vatt.py``'s build with the checkpoint of
   ``tests/fixtures/vatt_official``) on DMVR's preprocessing of the clip, against ``avpet
-  extract`` with that checkpoint converted (``tests/fixtures/vatt_official/sample_clip.npz``).
+  extract`` with that checkpoint converted (``tests/fixtures/vatt_official/sample_clip.npz``);
+  the official tiny MMV S3D (``tools/official_mmv.py``'s build, the pickle of
+  ``tests/fixtures/mmv_official_s3d``) on ``process_samples``' views of the clip, video only
+  (``tests/fixtures/mmv_official_s3d/sample_clip.npz``).
 
-Steps (``dmvr`` and ``vatt-model`` in a TensorFlow 2.15 environment, the others in avpet's)::
+Steps (``dmvr`` and ``vatt-model`` in a TensorFlow 2.15 environment, ``mmv-model`` in a JAX +
+dm-haiku + dill + optax one, the others in avpet's)::
 
     python tools/official_preprocessing.py decode --work /tmp/feed
     TF=/path/to/tf-venv/bin/python
     $TF tools/official_preprocessing.py dmvr --work /tmp/feed --dmvr DMVR --mmv DEEPMIND_RESEARCH
     $TF tools/official_preprocessing.py vatt-model --work /tmp/feed --dmvr DMVR --vatt VATT
+    JAX=/path/to/jax-venv/bin/python
+    $JAX tools/official_preprocessing.py mmv-model --work /tmp/feed --mmv DEEPMIND_RESEARCH
     python tools/official_preprocessing.py pyslowfast --work /tmp/feed --avbert AVBERT
     python tools/official_preprocessing.py report --work /tmp/feed [--write]
 
@@ -36,9 +42,9 @@ folder holding google-research's ``vatt/``; AVBERT: a checkout of sangho-vision/
 
 ``report`` prints avpet's largest difference from every official output (32-frame views that
 start at the same source frame, the frame indices of the official test windows, the tiny VATT's
-features) and, with ``--write``, stores the fixtures: the views' first source frame and each
-official view's first frame, as uint8 levels that reproduce the official float output bit for
-bit, and the official tiny VATT's features.
+and MMV's features) and, with ``--write``, stores the fixtures: the views' first source frame
+and each official view's first frame, as uint8 levels that reproduce the official float output
+bit for bit, and the official tiny models' features.
 """
 
 from __future__ import annotations
@@ -167,9 +173,64 @@ def run_dmvr(work: Path, dmvr: Path, mmv: Path) -> None:
         "mmv_linspace_index": index_of(
             eval_ucf101.sample_linspace_sequence(tagged, 10, FRAMES, STRIDE)
         ).reshape(10, FRAMES),
+        "mmv_tiny_views": mmv_tiny_views(eval_ucf101, frames),
     }
     np.savez(work / "dmvr.npz", tensorflow=tf.__version__, **out)
     print({k: v.shape for k, v in out.items()}, "TensorFlow", tf.__version__)
+
+
+def mmv_tiny_views(eval_ucf101, frames: np.ndarray) -> np.ndarray:
+    """``process_samples`` (test mode, one window) at the tiny MMV record's size on each tiny
+    clip's 8 source frames (its one window at stride 2 is then the clip itself):
+    ``[clips, 4, 16, 16, 3]`` in [0, 1]."""
+    import tensorflow as tf
+
+    step = TINY["frames"] * STRIDE
+    return np.stack([
+        eval_ucf101.process_samples(
+            {"video": tf.constant(frames[k * step : (k + 1) * step])}, num_frames=TINY["frames"],
+            stride=STRIDE, is_training=False, min_resize=TINY["size"], crop_size=TINY["size"],
+            num_windows=1,
+        )["video"].numpy()
+        for k in range(TINY["clips"])
+    ])  # fmt: skip
+
+
+def run_mmv_model(work: Path, mmv: Path) -> None:
+    """The official tiny MMV S3D (``tools/official_mmv.py``'s build, the record's pickle read by
+    ``mmv/utils/checkpoint.py``) in eval mode, float32, on ``process_samples``' views of the
+    clips after the eval's ``space_to_depth_batch`` (re-done in numpy by that tool)."""
+    sys.path[:0] = [str(mmv), str(Path(__file__).parent)]
+    import official_mmv
+    from mmv.utils import checkpoint
+
+    record = ROOT / "tests" / "fixtures" / "mmv_official_s3d"
+    net, _ = official_mmv.build("s3d", "tiny")
+    weights = checkpoint.load_checkpoint(str(record / "mmv_s3d.pkl"))
+
+    def video_outputs(video: np.ndarray) -> dict[str, np.ndarray]:
+        words = official_mmv.SIZES["tiny"][5]
+        audio = np.zeros((len(video), 24, 16, 1), np.float32)  # the eval feeds zeros, as here
+        text = np.zeros((len(video), words), np.int32)
+        images = official_mmv.space_to_depth(video.astype(np.float32))
+        result, _ = net.apply(
+            weights["params"], weights["state"], None, images, audio, text, is_training=False
+        )
+        return {
+            "visual_pooled": np.asarray(result["vid_repr"]),
+            "visual_joint": np.asarray(result["vid_embd"]["toaud"]),
+        }
+
+    parity = np.load(record / "parity.npz")  # the pickle gives the record's (float64) outputs
+    check = video_outputs(parity["video"])
+    for key, name in (("visual_pooled", "out_video_pooled"), ("visual_joint", "out_video_va")):
+        scale = np.abs(parity[name]).max()
+        relative = np.abs(check[key] - parity[name]).max() / scale
+        print(f"{key}: float32 replay of the float64 record, largest difference / scale {relative}")
+        assert relative <= 1e-4
+    out = video_outputs(np.load(work / "dmvr.npz")["mmv_tiny_views"])
+    np.savez(work / "mmv_model.npz", **out)
+    print({k: v.shape for k, v in out.items()})
 
 
 def run_vatt_model(work: Path, dmvr: Path, vatt: Path) -> None:
@@ -334,6 +395,8 @@ def report(work: Path, write: bool) -> dict:
         fixture[f"{case}_linspace_index"] = windows
     if (work / "vatt_model.npz").exists():
         result["vatt_tiny_extract"] = extract_tiny_vatt(work, write)
+    if (work / "mmv_model.npz").exists():
+        result["mmv_tiny_extract"] = extract_tiny_mmv(work, write)
     result["tensorflow"] = str(dmvr["tensorflow"])
     result["torch"] = torch.__version__
     if write:
@@ -380,6 +443,46 @@ def extract_tiny_vatt(work: Path, write: bool) -> dict[str, float]:
     return {k: float(np.abs(ours[k][:clips].numpy() - v).max()) for k, v in official.items()}
 
 
+def extract_tiny_mmv(work: Path, write: bool) -> dict[str, float]:
+    """``avpet convert-official mmv`` of the tiny S3D record, then ``avpet extract`` of the sample
+    clip with it (fed as ``OFFICIAL_INPUT`` feeds the released sizes): largest difference of the
+    visual features from the official model on ``process_samples``' views."""
+    from dataclasses import replace
+
+    import avpet
+    from avpet.cli import main
+    from avpet.config import PretrainedCfg
+    from avpet.convert import mmv as convert
+    from avpet.models import mmv_official
+    from avpet.registry import register_models
+
+    record = ROOT / "tests" / "fixtures" / "mmv_official_s3d"
+    cfg = convert.infer_cfg(convert.load_official(record / "mmv_s3d.pkl"))
+    spec = replace(
+        mmv_official.OFFICIAL_INPUT,
+        frames=TINY["frames"],
+        size=TINY["size"],
+        test_size=TINY["size"],
+        sample_rate=16000,  # the record's audio network: 24 frames of 16 log-mel bins
+        n_mels=16,
+        mel_frames=24,
+    )
+    variant = {"mmv_fixture_tiny": (cfg, PretrainedCfg(input=spec, license="cc-by-nc-4.0"))}
+    mmv_official.VARIANTS.update(variant)
+    register_models(mmv_official.MMVOfficial, variant)
+    repo, out = work / "mmv_tiny_repo", work / "mmv_tiny_features"
+    shutil.rmtree(repo, ignore_errors=True)
+    assert main(["convert-official", "mmv", str(record / "mmv_s3d.pkl"), "--out", str(repo)]) == 0
+    model = ["--model", f"local-dir:{repo}", "--pretrained", "--backend", "pyav"]
+    assert main(["extract", str(CLIP), *model, "--out", str(out), "--overwrite"]) == 0
+    ours = avpet.read_features(out / f"{CLIP.name}.safetensors").features
+    official = dict(np.load(work / "mmv_model.npz"))
+    if write:
+        np.savez(record / "sample_clip.npz", **official)
+    clips = TINY["clips"]
+    return {k: float(np.abs(ours[k][:clips].numpy() - v).max()) for k, v in official.items()}
+
+
 def _index(case: str, dmvr, psf) -> np.ndarray:
     """Source frames of the official view that starts at FIRST."""
     if case.startswith("vatt"):
@@ -391,7 +494,8 @@ def _index(case: str, dmvr, psf) -> np.ndarray:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("step", choices=("decode", "dmvr", "vatt-model", "pyslowfast", "report"))
+    steps = ("decode", "dmvr", "vatt-model", "mmv-model", "pyslowfast", "report")
+    parser.add_argument("step", choices=steps)
     parser.add_argument("--work", type=Path, required=True, help="folder for the steps' files")
     parser.add_argument("--dmvr", type=Path, help="checkout of google-deepmind/dmvr")
     parser.add_argument("--mmv", type=Path, help="checkout of deepmind-research (holds mmv/)")
@@ -406,6 +510,8 @@ def main() -> int:
         run_dmvr(args.work, args.dmvr, args.mmv)
     elif args.step == "vatt-model":
         run_vatt_model(args.work, args.dmvr, args.vatt)
+    elif args.step == "mmv-model":
+        run_mmv_model(args.work, args.mmv)
     elif args.step == "pyslowfast":
         run_pyslowfast(args.work, args.avbert)
     else:

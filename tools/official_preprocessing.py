@@ -410,15 +410,10 @@ def extract_tiny_vatt(work: Path, write: bool) -> dict[str, float]:
     clip with it: largest difference from the official model on the official preprocessing."""
     from dataclasses import replace
 
-    import avpet
-    from avpet.cli import main
-    from avpet.config import PretrainedCfg
     from avpet.convert import vatt as convert
     from avpet.models import vatt
-    from avpet.registry import register_models
 
     record = ROOT / "tests" / "fixtures" / "vatt_official"
-    cfg = convert.infer_cfg(convert.load_official(record / "ckpt-1"))
     spec = replace(
         vatt.PAPER_INPUT,
         frames=TINY["frames"],
@@ -427,20 +422,9 @@ def extract_tiny_vatt(work: Path, write: bool) -> dict[str, float]:
         sample_rate=TINY["sample_rate"],
         audio_seconds=TINY["samples"] / TINY["sample_rate"],
     )
-    variant = {"vatt_fixture_tiny": (cfg, PretrainedCfg(input=spec, license=vatt.LICENSE))}
-    vatt.VARIANTS.update(variant)
-    register_models(vatt.VATT, variant)
-    repo, out = work / "tiny_repo", work / "tiny_features"
-    shutil.rmtree(repo, ignore_errors=True)  # convert-official never writes over a folder
-    assert main(["convert-official", "vatt", str(record / "ckpt-1"), "--out", str(repo)]) == 0
-    model = ["--model", f"local-dir:{repo}", "--pretrained", "--backend", "pyav"]
-    assert main(["extract", str(CLIP), *model, "--out", str(out), "--overwrite"]) == 0
-    ours = avpet.read_features(out / f"{CLIP.name}.safetensors").features
-    official = dict(np.load(work / "vatt_model.npz"))
-    if write:
-        np.savez(record / "sample_clip.npz", **official)
-    clips = TINY["clips"]
-    return {k: float(np.abs(ours[k][:clips].numpy() - v).max()) for k, v in official.items()}
+    return _through_avpet(
+        "vatt", record / "ckpt-1", convert, vatt, vatt.VATT, spec, vatt.LICENSE, work, write
+    )
 
 
 def extract_tiny_mmv(work: Path, write: bool) -> dict[str, float]:
@@ -449,15 +433,10 @@ def extract_tiny_mmv(work: Path, write: bool) -> dict[str, float]:
     visual features from the official model on ``process_samples``' views."""
     from dataclasses import replace
 
-    import avpet
-    from avpet.cli import main
-    from avpet.config import PretrainedCfg
     from avpet.convert import mmv as convert
     from avpet.models import mmv_official
-    from avpet.registry import register_models
 
     record = ROOT / "tests" / "fixtures" / "mmv_official_s3d"
-    cfg = convert.infer_cfg(convert.load_official(record / "mmv_s3d.pkl"))
     spec = replace(
         mmv_official.OFFICIAL_INPUT,
         frames=TINY["frames"],
@@ -467,18 +446,37 @@ def extract_tiny_mmv(work: Path, write: bool) -> dict[str, float]:
         n_mels=16,
         mel_frames=24,
     )
-    variant = {"mmv_fixture_tiny": (cfg, PretrainedCfg(input=spec, license="cc-by-nc-4.0"))}
-    mmv_official.VARIANTS.update(variant)
-    register_models(mmv_official.MMVOfficial, variant)
-    repo, out = work / "mmv_tiny_repo", work / "mmv_tiny_features"
-    shutil.rmtree(repo, ignore_errors=True)
-    assert main(["convert-official", "mmv", str(record / "mmv_s3d.pkl"), "--out", str(repo)]) == 0
+    model_cls, licence = mmv_official.MMVOfficial, mmv_official.LICENSE
+    return _through_avpet(
+        "mmv", record / "mmv_s3d.pkl", convert, mmv_official, model_cls, spec, licence, work, write
+    )
+
+
+def _through_avpet(
+    family, checkpoint, convert, module, model_cls, spec, licence, work: Path, write: bool
+) -> dict[str, float]:
+    """Register the record's tiny architecture (``module.VARIANTS``), convert ``checkpoint`` with
+    ``avpet convert-official FAMILY``, extract the sample clip with it, and compare with the
+    official model's outputs (``WORK/<family>_model.npz``, copied beside the record with
+    ``write``)."""
+    import avpet
+    from avpet.cli import main
+    from avpet.config import PretrainedCfg
+    from avpet.registry import register_models
+
+    cfg = convert.infer_cfg(convert.load_official(checkpoint))
+    variant = {f"{family}_fixture_tiny": (cfg, PretrainedCfg(input=spec, license=licence))}
+    module.VARIANTS.update(variant)
+    register_models(model_cls, variant)
+    repo, out = work / f"{family}_tiny_repo", work / f"{family}_tiny_features"
+    shutil.rmtree(repo, ignore_errors=True)  # convert-official never writes over a folder
+    assert main(["convert-official", family, str(checkpoint), "--out", str(repo)]) == 0
     model = ["--model", f"local-dir:{repo}", "--pretrained", "--backend", "pyav"]
     assert main(["extract", str(CLIP), *model, "--out", str(out), "--overwrite"]) == 0
     ours = avpet.read_features(out / f"{CLIP.name}.safetensors").features
-    official = dict(np.load(work / "mmv_model.npz"))
+    official = dict(np.load(work / f"{family}_model.npz"))
     if write:
-        np.savez(record / "sample_clip.npz", **official)
+        np.savez(checkpoint.parent / "sample_clip.npz", **official)
     clips = TINY["clips"]
     return {k: float(np.abs(ours[k][:clips].numpy() - v).max()) for k, v in official.items()}
 

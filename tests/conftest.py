@@ -34,6 +34,12 @@ def _data_root() -> Path:
     return Path(os.environ.get("AVPET_DATA", REPO_ROOT.parent / "shared" / "data"))
 
 
+def spec_file(name: str) -> Path:
+    """A file of the shared spec folder, beside the real data (``shared/spec`` next to
+    ``shared/data``), so a clone anywhere finds it through ``AVPET_DATA`` as CI's does."""
+    return _data_root().parent / "spec" / name
+
+
 @pytest.fixture(scope="session")
 def data_dir() -> Path:
     """Root of the real data (GRID s1, FSDD, awkward media); skips with a message if absent."""

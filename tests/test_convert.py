@@ -9,13 +9,14 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import spec_file
 
 import avpet
 from avpet.cli import main
 from avpet.convert.avbert import convert_state_dict, load_official
 from avpet.errors import CheckpointError
 
-SPEC_KEYS = Path(__file__).resolve().parents[2] / "shared" / "spec" / "avbert_official_keys.tsv"
+SPEC_KEYS = spec_file("avbert_official_keys.tsv")
 LAYER = "transformer.encoder.albert_layer_groups.0.albert_layers.0."
 
 

@@ -22,6 +22,8 @@ CORES = len(os.sched_getaffinity(0))
 def _clean_env(monkeypatch):
     for name in ("AVPET_THREADS", "OMP_NUM_THREADS", "LOCAL_WORLD_SIZE"):
         monkeypatch.delenv(name, raising=False)
+    # an earlier test's `avpet` command marked its start; measure from now, not from then
+    monkeypatch.setattr(threads, "_mark", None)
     before = torch.get_num_threads()
     yield
     torch.set_num_threads(before)
@@ -49,9 +51,11 @@ def test_local_ranks_share_the_cores(monkeypatch):
 
 def test_the_default_leaves_cores_busy_with_other_work():
     """With every core of this process kept busy by other processes, one thread is left."""
-    spin = [sys.executable, "-c", "while True: pass"]
-    busy = [subprocess.Popen(spin) for _ in range(CORES)]
+    spin = [sys.executable, "-c", "print(flush=True)\nwhile True: pass"]
+    busy = [subprocess.Popen(spin, stdout=subprocess.PIPE) for _ in range(CORES)]
     try:
+        for process in busy:  # each spins once it has printed its line
+            process.stdout.readline()
         assert threads.busy_cores(0.5) > CORES - 0.5
         assert threads.default_threads() == 1
         assert threads.plan(None, 2) == threads.ThreadPlan(1, 1)

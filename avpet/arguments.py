@@ -37,9 +37,9 @@ def add_threads_argument(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def add_overwrite_argument(parser: argparse.ArgumentParser, what: str = "outputs") -> None:
+def add_overwrite_argument(parser: argparse.ArgumentParser, what: str = "existing outputs") -> None:
     """``--overwrite``: without it every command refuses an existing output before any work."""
-    parser.add_argument("--overwrite", action="store_true", help=f"replace existing {what}")
+    parser.add_argument("--overwrite", action="store_true", help=f"replace {what}")
 
 
 def add_roi_argument(parser: argparse.ArgumentParser) -> None:

@@ -58,13 +58,10 @@ def mark() -> None:
 
 def busy_cores(seconds: float = SAMPLE_SECONDS) -> float:
     """How many of this process's CPUs other processes keep busy: CPU time of all (``/proc/stat``)
-    less this process's own, over the time since :func:`mark` if that is ``seconds`` or more ago,
-    else over ``seconds`` from now (0 where ``/proc/stat`` is not there)."""
-    start = _mark if _mark is not None and time.monotonic() - _mark[0] >= seconds else None
-    if start is None:
-        start = (time.monotonic(), time.process_time(), _cpu_times())
-        time.sleep(seconds)
-    began, own_began, before = start
+    less this process's own, over the time since :func:`mark` (from now without one), waiting
+    until that spans ``seconds`` (0 where ``/proc/stat`` is not there)."""
+    began, own_began, before = _mark or (time.monotonic(), time.process_time(), _cpu_times())
+    time.sleep(max(0.0, seconds - (time.monotonic() - began)))
     after = _cpu_times()
     busy = 0.0
     for cpu, (total, idle) in after.items():

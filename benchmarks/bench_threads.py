@@ -2,13 +2,16 @@
 second busy process: seconds per minute of video, as a user runs them.
 
     python benchmarks/bench_threads.py ../shared/data/grid_s1 [--clips 10] [--repeats 3]
+    python benchmarks/bench_threads.py ../shared/data/grid_s1 --strides 0.64 0.16
 
 Each command runs as a subprocess (start-up and weight loading included, as a user waits for
 them) on the same ``--clips`` GRID clips of 3 s with the published weights, with ``--threads 1``,
 ``--threads 2`` and no flag (the default, :mod:`avpet.threads`); then again beside one process
 that keeps a core busy (a Python loop). Prints the machine, the load average before each
 condition with the budget the default would take then, the median of ``--repeats`` runs per
-cell (the settings in turn) and the ratio of the default to the best setting.
+cell (the settings in turn), the ratio of the default to the best setting, and each index's
+cost against extract's at the default. ``--strides S ...`` also times ``avpet index --clip-stride
+S`` (the index's cost at other strides, docs/search.md).
 ``OMP_NUM_THREADS`` and ``AVPET_THREADS`` are cleared. docs/performance.md quotes the output.
 """
 
@@ -26,18 +29,20 @@ import time
 from pathlib import Path
 
 from avpet.data.grid import find_clips, subset
-from avpet.threads import plan
+from avpet.threads import default_threads, plan
 
 TAG = "avpet_small_mid_lowrank.grid_s1"
 SETTINGS = {"1": ["--threads", "1"], "2": ["--threads", "2"], "default": []}
 
 
-def commands(videos: list[str], work: Path) -> dict[str, list[str]]:
+def commands(videos: list[str], work: Path, strides: list[float]) -> dict[str, list[str]]:
+    """The timed commands: sync, extract, index at its default stride and at ``strides``."""
+    index = ["avpet", "index", *videos, "--model", TAG, "--out", str(work / "index")]
     return {
         "sync": ["avpet", "sync", *videos, "--json"],
         "extract": ["avpet", "extract", *videos, "--model", TAG, "--out", str(work / "features")],
-        "index": ["avpet", "index", *videos, "--model", TAG, "--out", str(work / "index")],
-    }
+        "index": index,
+    } | {f"index {s:g} s": [*index, "--clip-stride", str(s)] for s in strides}
 
 
 def timed(command: list[str], work: Path) -> float:
@@ -54,6 +59,9 @@ def main() -> None:
     parser.add_argument("data", type=Path, help="GRID speaker folder (video/, align/)")
     parser.add_argument("--clips", type=int, default=10)
     parser.add_argument("--repeats", type=int, default=3, help="runs per cell (median)")
+    parser.add_argument(
+        "--strides", type=float, nargs="*", default=[], help="also index at these clip strides"
+    )
     args = parser.parse_args()
     clips = subset(find_clips(args.data / "video", args.data / "align"), args.clips)
     videos = [str(c.video) for c in clips]
@@ -69,13 +77,15 @@ def main() -> None:
                 time.sleep(2)
             try:
                 load = " ".join(Path("/proc/loadavg").read_text().split()[:3])
-                budget = plan(None, 2)
                 print(
                     f"\n{condition} (load average before: {load}; the default budget now: "
-                    f"{budget.total} threads, extract's split {budget})"
+                    f"{default_threads()} thread(s), extract's split {plan(None, 2)})"
                 )
-                print(f"{'command':<8} " + " ".join(f"{s:>9}" for s in SETTINGS) + "  default/best")
-                for name, command in commands(videos, work).items():
+                print(
+                    f"{'command':<12} " + " ".join(f"{s:>9}" for s in SETTINGS) + "  default/best"
+                )
+                defaults: dict[str, float] = {}
+                for name, command in commands(videos, work, args.strides).items():
                     runs: dict[str, list[float]] = {setting: [] for setting in SETTINGS}
                     for _ in range(args.repeats):  # round robin: drift hits every setting
                         for setting, extra in SETTINGS.items():
@@ -83,10 +93,14 @@ def main() -> None:
                     rates = {setting: statistics.median(r) for setting, r in runs.items()}
                     ratio = rates["default"] / min(rates.values())
                     cells = " ".join(f"{rates[s]:9.1f}" for s in SETTINGS)
-                    print(f"{name:<8} {cells}  {ratio:.2f}", flush=True)
+                    print(f"{name:<12} {cells}  {ratio:.2f}", flush=True)
+                    defaults[name] = rates["default"]
                     if name == "sync":
                         per_clip = rates["default"] * minutes / len(videos)
-                        print(f"{'':<8} sync at the default: {per_clip:.2f} s per 3-s clip")
+                        print(f"{'':<12} sync at the default: {per_clip:.2f} s per 3-s clip")
+                for name in (n for n in defaults if n.startswith("index")):
+                    cost = defaults[name] / defaults["extract"]
+                    print(f"{name} / extract at the default: {cost:.2f}x")
             finally:
                 if busy is not None:
                     busy.kill()

@@ -178,7 +178,8 @@ def docs_env(home: Path) -> dict[str, str]:
 
 def concatenate(videos: list[Path], out: Path, delays: list[int] | None = None) -> list[float]:
     """Write ``videos`` one after the other into ``out`` (MPEG-4 video, AAC audio, re-encoded
-    with PyAV), each part's sound ``delays[i]`` frames late (non-decreasing; default none);
+    with PyAV), each part's sound ``delays[i]`` frames late (non-decreasing; default none) and
+    cut to its picture's length (a GRID file's sound is 8 ms longer: uncut, it would drift);
     returns each part's start time in seconds."""
     delays = delays or [0] * len(videos)
     starts, t_video, t_audio = [], 0, 0
@@ -202,7 +203,8 @@ def concatenate(videos: list[Path], out: Path, delays: list[int] | None = None) 
                     sink.mux(vout.encode(frame))
             with av.open(str(video)) as source:
                 pieces = [f.to_ndarray().mean(axis=0) for f in source.decode(audio=0)]
-            samples = np.concatenate([np.zeros(silence), *pieces]).astype(np.float32)[None]
+            stop = round((t_video + delay) / 25 * rate) - t_audio  # the part's picture ends
+            samples = np.concatenate([np.zeros(silence), *pieces])[:stop].astype(np.float32)[None]
             mono = av.AudioFrame.from_ndarray(samples, format="fltp", layout="mono")
             mono.rate, mono.pts, mono.time_base = rate, t_audio, Fraction(1, rate)
             t_audio += mono.samples

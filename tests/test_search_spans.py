@@ -27,7 +27,7 @@ def _index(lengths=(6, 9, 4), seed: int = 0) -> tuple[ClipIndex, list[np.ndarray
 def test_a_query_cut_from_a_video_finds_its_span_with_cosine_one():
     index, clips = _index()
     best = find_spans(index, clips[1][3:7], "audio", top=3)[0]
-    assert (best.video, best.start, best.end) == ("video1.mp4", pytest.approx(1.92), 4.48)
+    assert best.video == "video1.mp4" and (best.start, best.end) == pytest.approx((1.92, 4.48))
     assert best.score == pytest.approx(1.0, abs=1e-5)
     one = find_spans(index, clips[2][1:2], "visual", top=1)[0]  # one clip: a span of one
     assert (one.video, one.start, one.score) == ("video2.mp4", 0.64, pytest.approx(1.0, abs=1e-5))
@@ -46,6 +46,17 @@ def test_a_span_stays_inside_its_video_and_a_short_video_is_compared_whole():
     assert len(stitched) == 3 + 6 + 1  # every span of 4 clips inside a video
     assert all(h.start >= 0 and h.end <= length[h.video] + 1e-9 for h in stitched)
     assert all(h.score < 0.8 for h in stitched)
+
+
+def test_a_query_off_the_clip_grid_is_placed_by_the_phase_that_lines_up():
+    rng = np.random.default_rng(1)
+    fine = (3 * rng.standard_normal(DIM) + rng.standard_normal((48, DIM))).astype(np.float32)
+    index = ClipIndex("m", "tokens", DIM, stride=0.32)  # rows every 4th fine clip, 0.08 s apart
+    starts = np.arange(12) * 0.32
+    index.add("video.mp4", starts, starts + 0.64, {"visual": fine[::4], "audio": fine[::4]})
+    for offset in (8, 9, 11):  # on the grid, a quarter and three quarters of a stride off it
+        best = find_spans(index, fine[offset : offset + 24], "audio", top=1, phases=4)[0]
+        assert best.start == pytest.approx(offset * 0.08) and best.end <= 12 * 0.32 + 0.32 + 1e-9
 
 
 def test_the_centre_follows_the_rows():

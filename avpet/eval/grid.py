@@ -253,7 +253,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="PNG",
         help="write the test audio-video similarity matrix to this PNG file",
     )
-    add_overwrite_argument(parser, "a --plot file")
+    add_overwrite_argument(parser, "an existing --plot file")
     parser.add_argument(
         "--cache",
         type=Path,

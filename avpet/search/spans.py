@@ -12,7 +12,19 @@ inside the query (the missing clips count as zeros). One clip (``K = 1``) is a s
 Candidates: each query clip's :data:`CANDIDATES` nearest rows (:meth:`ClipIndex.search`, exact or
 approximate) vote for the span they imply; the :data:`RESCORED` spans (or ``top``, if more) with
 the most votes are scored exactly. A video's rows are its clips in order, ``ClipIndex.stride``
-apart, as :mod:`.indexing` writes them; the query's clips must be as far apart.
+apart, as :mod:`.indexing` writes them.
+
+Phases: a query's start rarely falls on a clip start of the video it comes from, and the joint
+space is sharp in time (a query half a stride off the grid loses its span; docs/search.md), so a
+query is cut ``phases`` times per stride: phase ``j`` (clips ``j``, ``j + phases``, ...) lines up
+with the rows when the query starts ``j·stride/phases`` before a clip start. Every phase keeps as
+many clips as the shortest (a cosine over fewer clips scatters more). A span found by phase ``j``
+at row ``m`` puts the query's start at ``m·phases - j`` steps of ``stride/phases``, kept where the
+query lies inside the video or the video inside the query (a query as long as a short video
+lines up with it at its start only: slid along, a wrong video of that length matches a part of
+the query); its score is the mean of the scores at that step and the steps either side (weights
+1/4, 1/2, 1/4), so one lucky phase of a wrong video weighs less than a span that holds a frame
+either way.
 """
 
 from __future__ import annotations
@@ -26,25 +38,49 @@ RESCORED = 200  # spans scored exactly
 _CHUNK = 1 << 22  # span clips gathered at once (floats: 16 MiB per 4 Mi values)
 
 
-def find_spans(index: ClipIndex, queries: np.ndarray, modality: str, top: int = 5) -> list[Hit]:
-    """The ``top`` spans of ``index`` whose other modality goes with ``queries`` ``[K, dim]``:
-    ``K`` clips of ``modality`` in order, ``index.stride`` apart. A hit spans ``K`` clips."""
+def find_spans(
+    index: ClipIndex,
+    queries: np.ndarray,
+    modality: str,
+    top: int | None = 5,
+    phases: int = 1,
+) -> list[Hit]:
+    """The ``top`` spans (``None``: every candidate) of ``index`` whose other modality goes with
+    ``queries`` ``[N, dim]``: clips of ``modality`` in order, ``index.stride / phases`` apart
+    (see the module docstring), best first; overlapping spans are all listed (:func:`distinct`).
+    """
     other = "audio" if modality == "visual" else "visual"
-    query = _centred(queries, index.centre(modality))
-    scores, rows = index.search(query, other, top=CANDIDATES)
-    spans = _candidates(index, scores, rows, len(query), max(RESCORED, top))
-    exact = span_cosines(index, query, spans, other)
-    best = np.argsort(-exact, kind="stable")[:top]
-    first, count = index.video_rows()
+    count = min(phases, len(queries))
+    if count == 0:
+        return []
+    length = len(queries[count - 1 :: phases])  # the last phase is the shortest
+    centre = index.centre(modality)
+    cuts = [_centred(queries[j::phases][:length], centre) for j in range(count)]
+    found = []
+    for j, cut in enumerate(cuts):
+        scores, rows = index.search(cut, other, top=CANDIDATES)
+        spans = _candidates(index, scores, rows, length, max(RESCORED, top or 0))
+        found.append(np.stack([spans[:, 0], spans[:, 1] * phases - j], 1))
+    steps = np.unique(np.concatenate(found), axis=0)
+    step = (index.stride or float(index.ends[0] - index.starts[0]) if len(index) else 1.0) / phases
+    steps = steps[_placed(index, steps, len(queries), step)]
+    score = _step_scores(index, cuts, steps, phases, other)
+    if count > 1:  # a step either way too, where the query has that phase
+        values = np.stack(
+            [score, *(_step_scores(index, cuts, steps + [0, d], phases, other) for d in (-1, 1))]
+        )
+        weights = np.array([[0.5], [0.25], [0.25]]) * np.isfinite(values)
+        score = (weights * np.nan_to_num(values)).sum(0) / weights.sum(0)
+    best = np.argsort(-score, kind="stable")[:top]
+    first, rows = index.video_rows()
     hits = []
-    for (video, position), score in zip(spans[best], exact[best], strict=True):
-        row = first[video] + max(position, 0)
-        clip = float(index.ends[row] - index.starts[row])
+    for (video, step), value in zip(steps[best], score[best], strict=True):
+        head, last = first[video], first[video] + rows[video] - 1
+        clip = float(index.ends[head] - index.starts[head])
         stride = index.stride or clip
-        begin = max(float(index.starts[row]) + min(position, 0) * stride, 0.0)
-        last_end = float(index.ends[first[video] + count[video] - 1])
-        end = min(begin + (len(query) - 1) * stride + clip, last_end)  # never past the file
-        hits.append(Hit(index.videos[video], begin, end, float(score)))
+        begin = max(float(index.starts[head]) + step * stride / phases, 0.0)
+        end = min(begin + (length - 1) * stride + clip, float(index.ends[last]))  # never past
+        hits.append(Hit(index.videos[video], begin, end, float(value)))
     return hits
 
 
@@ -87,6 +123,35 @@ def _candidates(
     )
     votes = np.bincount(where.ravel(), weights=scores[found][fits], minlength=len(spans))
     return spans[np.argsort(-votes, kind="stable")[:keep]]
+
+
+def _placed(index: ClipIndex, steps: np.ndarray, clips: int, step: float) -> np.ndarray:
+    """Which ``steps`` rows (video, the query's start in ``step`` seconds) put the query, ``clips``
+    clips ``step`` apart, inside the video (every clip starts in it) or the video inside the
+    query: a query as long as a video lines up with it only at its start."""
+    first, rows = index.video_rows()
+    head, last = first[steps[:, 0]], first[steps[:, 0]] + rows[steps[:, 0]] - 1
+    length = index.ends[last] - index.starts[head]
+    start = steps[:, 1] * step
+    inside = (start >= -1e-6) & (start + (clips - 1) * step < length - 1e-6)
+    around = (start <= 1e-6) & (start + clips * step >= length - 1e-6)
+    return inside | around
+
+
+def _step_scores(
+    index: ClipIndex, cuts: list[np.ndarray], steps: np.ndarray, phases: int, modality: str
+) -> np.ndarray:
+    """Score ``[S]`` of each ``steps`` row (video, the query's start in steps of
+    ``stride/phases``): the phase that lines up there against the span it lines up with; NaN
+    where the query has no such phase."""
+    phase = -steps[:, 1] % phases
+    out = np.full(len(steps), np.nan)
+    for j, cut in enumerate(cuts):
+        chosen = phase == j
+        if chosen.any():
+            spans = np.stack([steps[chosen, 0], (steps[chosen, 1] + j) // phases], 1)
+            out[chosen] = span_cosines(index, cut, spans, modality)
+    return out
 
 
 def span_cosines(

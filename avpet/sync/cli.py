@@ -84,8 +84,8 @@ def run(args: argparse.Namespace) -> int:
         container_of(args.fix)  # a format it can write, before any work
     pretrained = weights_request(args.model, args.pretrained)
     warn_if_random("sync", args.model, pretrained)
-    configure(args.threads)  # one process reads, then scores: torch has the budget
     scorer = SyncScorer(args.model, pretrained, roi, args.search_frames, args.window, args.device)
+    configure(args.threads)  # one process reads, then scores: torch has the budget
     results, failures = [], []
     for source in sources:
         try:

@@ -2,7 +2,7 @@
 second busy process: seconds per minute of video, as a user runs them.
 
     python benchmarks/bench_threads.py ../shared/data/grid_s1 [--clips 10] [--repeats 3]
-    python benchmarks/bench_threads.py ../shared/data/grid_s1 --strides 0.64 0.16
+    python benchmarks/bench_threads.py ../shared/data/grid_s1 --strides 0.16 --repeats 5
 
 Each command runs as a subprocess (start-up and weight loading included, as a user waits for
 them) on the same ``--clips`` GRID clips of 3 s with the published weights, with ``--threads 1``,

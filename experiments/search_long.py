@@ -100,7 +100,7 @@ def long_videos(clips: list, part: str, videos: int, sentences: int) -> list[lis
         path = WORK / f"{part}_{v}_{len(group)}.mp4"
         if not path.is_file():
             partial = path.with_suffix(".partial.mp4")
-            starts = concatenate([c.video for c in group], partial)
+            concatenate([c.video for c in group], partial)
             partial.replace(path)
         starts = [3.0 * i for i in range(len(group))]  # GRID sentences: 75 frames at 25 fps
         longs.append((str(path.resolve()), list(zip(group, starts, strict=True))))
@@ -151,6 +151,8 @@ def main() -> None:
         f"min), queries of {args.length} s, starting {args.offsets} strides after a clip start; "
         f"galleries of {args.gallery} sentence files"
     )
+    files = [queries[str(c.video)] for c in clips]
+    galleries = {n: [files[g : g + n] for g in range(0, count, n)] for n in args.gallery}
     extract = 60 / clip_seconds
     print(f"stride phases modality case       top-1 top-5  clips/min (extract: {extract:.0f})")
     for stride in args.strides:
@@ -173,10 +175,8 @@ def main() -> None:
                     )
                     for off in args.offsets
                 }
-                for size in args.gallery:
-                    files = [queries[str(c.video)] for c in clips]
-                    galleries = [files[g : g + size] for g in range(0, count, size)]
-                    cases[f"gallery {size}"] = gallery_case(galleries, stride, phases, modality)
+                for size, groups in galleries.items():
+                    cases[f"gallery {size}"] = gallery_case(groups, stride, phases, modality)
                 for case, results in cases.items():
                     top1 = np.mean([any(r[:1]) for r in results])
                     top5 = np.mean([any(r) for r in results])
